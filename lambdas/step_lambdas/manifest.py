@@ -1,0 +1,38 @@
+"""The functions of the bundle: one source of truth for the sandbox and the CloudFormation template."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    handler: str
+    timeout_s: int
+    memory_mb: int
+    description: str
+
+
+FUNCTIONS: dict[str, FunctionSpec] = {
+    "statement-start": FunctionSpec(
+        handler="step_lambdas.handlers.statement_start.handler",
+        timeout_s=60,
+        memory_mb=256,
+        description="Starts a Redshift statement through the Data API; returns its id.",
+    ),
+    "statement-status": FunctionSpec(
+        handler="step_lambdas.handlers.statement_status.handler",
+        timeout_s=60,
+        memory_mb=256,
+        description="Describes a Redshift Data API statement as a small summary.",
+    ),
+}
+
+DEFAULT_PREFIX = "step-patterns"
+
+
+def function_name(key: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """Deployed name of a bundle function, e.g. ``step-patterns-statement-start``."""
+    if key not in FUNCTIONS:
+        raise KeyError(f"no function {key!r} in the bundle; known: {', '.join(FUNCTIONS)}")
+    return f"{prefix}-{key}"

@@ -1,0 +1,91 @@
+"""Run the Lambda bundle's handlers for moto's Lambda service, without Docker.
+
+``install()`` replaces ``moto.awslambda.models.LambdaFunction._invoke_lambda`` (moto's
+Docker runner) with warm worker subprocesses (see :mod:`.pool` for why). Each function's
+deployed zip is unpacked and run, so what runs is what was packaged; the handler gets the
+function's environment, a context whose remaining time is real, and is killed at its
+timeout with Lambda's ``Sandbox.Timedout`` error. Errors come back as
+``{"errorType", "errorMessage"}`` payloads, so Step Functions' Retry/Catch match on them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+import zipfile
+from pathlib import Path
+
+from moto.awslambda.models import LambdaFunction
+
+from sandbox.lambda_runtime.pool import FunctionVersion, WorkerPool
+
+_original_invoke = LambdaFunction._invoke_lambda
+_pool: WorkerPool | None = None
+_unpack_lock = threading.Lock()
+
+
+def _worker_base_env(endpoint_url: str, region: str) -> dict[str, str]:
+    """A clean environment like Lambda's: no developer variables leak into handlers."""
+    keep = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "TZ") if name in os.environ}
+    return {
+        **keep,
+        "AWS_ACCESS_KEY_ID": "sandbox",
+        "AWS_SECRET_ACCESS_KEY": "sandbox",
+        "AWS_SESSION_TOKEN": "sandbox",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def _unpacked_code(function: LambdaFunction, code_root: Path) -> Path:
+    target = code_root / function.code_sha_256.replace("/", "_")
+    with _unpack_lock:
+        if not target.exists():
+            staging = target.with_suffix(".partial")
+            with zipfile.ZipFile(io.BytesIO(function.code_bytes)) as archive:
+                archive.extractall(staging)
+            staging.rename(target)
+    return target
+
+
+def install(code_root: Path, endpoint_url: str, region: str) -> WorkerPool:
+    """Route every moto Lambda invocation in this process to warm worker subprocesses."""
+    global _pool
+    code_root.mkdir(parents=True, exist_ok=True)
+    pool = WorkerPool(_worker_base_env(endpoint_url, region))
+
+    def invoke_in_worker(self: LambdaFunction, event: str | None = None):
+        version = FunctionVersion(
+            function_arn=self.function_arn,
+            handler=self.handler,
+            code_dir=str(_unpacked_code(self, code_root)),
+            code_sha=self.code_sha_256,
+            timeout_s=float(self.timeout),
+            environment=tuple(sorted((self.environment_vars or {}).items()))
+            + (
+                ("AWS_LAMBDA_FUNCTION_NAME", self.function_name),
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", str(self.memory_size)),
+                ("AWS_LAMBDA_FUNCTION_VERSION", str(self.version)),
+                ("AWS_LAMBDA_LOG_GROUP_NAME", f"/aws/lambda/{self.function_name}"),
+            ),
+        )
+        result = pool.invoke(version, event if event is not None else {})
+        self.logs_backend.ensure_log_group(self.logs_group_name)
+        self.save_logs(result.logs or "(no output)")
+        return json.dumps(result.payload), result.errored, result.logs
+
+    LambdaFunction._invoke_lambda = invoke_in_worker
+    _pool = pool
+    return pool
+
+
+def uninstall() -> None:
+    global _pool
+    LambdaFunction._invoke_lambda = _original_invoke
+    if _pool is not None:
+        _pool.close()
+        _pool = None

@@ -1,0 +1,106 @@
+"""A rate limiter that bounds every rolling window: at most N sends in ANY span of W seconds.
+
+Hand-written sliding-window log (one Condition, a deque of send times) rather than a
+library: pyrate-limiter's in-memory bucket is also a sliding log, but its rates are fixed at
+construction and it has no shared pause, and ``limits``' moving window keys its history by
+the rate itself, so learning N from ``x-ratelimit-limit`` or pausing every sender for a
+``Retry-After`` would mean rebuilding (and forgetting) the limiter mid-run.
+
+Why not a token bucket: a bucket with burst N refills while it is being drained, so it can
+admit close to 2N in one rolling window -- exactly the burst Pipedrive refuses with 429.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Callable
+
+# Requests leave this host in the order the limiter admits them, but they reach the server
+# after a variable network delay; two sends exactly W apart can arrive less than W apart.
+# The margin widens our window so that arrival jitter cannot put N+1 requests in the
+# server's window. 50 ms costs 2.5 % of a 2 s window.
+DEFAULT_MARGIN_S = 0.05
+
+
+class SlidingWindowLimiter:
+    """Thread-safe sliding-window log shared by every sender of one API token.
+
+    ``acquire()`` blocks until a send is allowed and books it. ``limit`` is N, ``window_s``
+    is W. When ``follow_server`` is true (no limit given by the user), N follows the
+    server's ``x-ratelimit-limit``; otherwise the server can only lower it.
+    """
+
+    def __init__(
+        self,
+        limit: int | None = None,
+        window_s: float = 2.0,
+        *,
+        margin_s: float = DEFAULT_MARGIN_S,
+        default_limit: int = 20,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if limit is not None and limit < 1:
+            raise ValueError(f"limit must be >= 1 request per window, got {limit}")
+        if window_s <= 0:
+            raise ValueError(f"window_s must be > 0 seconds, got {window_s}")
+        if margin_s < 0:
+            raise ValueError(f"margin_s must be >= 0 seconds, got {margin_s}")
+        self._limit = limit if limit is not None else default_limit
+        self._follow_server = limit is None
+        self.window_s = float(window_s)
+        self.margin_s = float(margin_s)
+        self._clock = clock
+        self._sends: deque[float] = deque()
+        self._paused_until = 0.0
+        self._cond = threading.Condition()
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    @property
+    def effective_window_s(self) -> float:
+        return self.window_s + self.margin_s
+
+    def acquire(self, deadline: float | None = None) -> float | None:
+        """Block until a send fits in the window; book it and return its time (clock units).
+
+        Returns None (booking nothing) if it cannot be admitted before ``deadline``
+        (same clock as ``clock``, i.e. ``time.monotonic()`` by default).
+        """
+        with self._cond:
+            while True:
+                now = self._clock()
+                horizon = now - self.effective_window_s
+                while self._sends and self._sends[0] <= horizon:
+                    self._sends.popleft()
+                if now >= self._paused_until and len(self._sends) < self._limit:
+                    self._sends.append(now)
+                    return now
+                wake_at = self._paused_until if now < self._paused_until else now
+                if len(self._sends) >= self._limit:
+                    # the (len - limit + 1)-th oldest send must leave the window first
+                    oldest_blocking = self._sends[len(self._sends) - self._limit]
+                    wake_at = max(wake_at, oldest_blocking + self.effective_window_s)
+                if deadline is not None and wake_at > deadline:
+                    return None
+                self._cond.wait(timeout=max(wake_at - now, 0.001))
+
+    def pause(self, seconds: float) -> None:
+        """Stop every sender for ``seconds`` (a 429's Retry-After): nobody sends until then."""
+        with self._cond:
+            self._paused_until = max(self._paused_until, self._clock() + max(seconds, 0.0))
+            self._cond.notify_all()
+
+    def observe_limit(self, server_limit: int) -> None:
+        """Learn N from ``x-ratelimit-limit``: adopt it (auto mode) or only ever lower N."""
+        if server_limit < 1:
+            return
+        with self._cond:
+            if self._follow_server or server_limit < self._limit:
+                changed = server_limit != self._limit
+                self._limit = server_limit
+                if changed:
+                    self._cond.notify_all()

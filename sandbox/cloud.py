@@ -246,3 +246,24 @@ def _start_pipedrive(settings: CloudSettings):
     options.update(settings.pipedrive)
     server = PipedriveSandbox(PipedriveSettings(**options), host=settings.host, port=0)
     return server, server.start()
+
+
+def airflow_environment(endpoints: Endpoints) -> dict[str, str]:
+    """Environment variables that point an Airflow deployment at this cloud.
+
+    The connection carries only the sandbox's fake keys; the example DAGs read the
+    deployment's ARNs and names from the ``step_patterns`` Variable.
+    """
+    settings = {
+        "states_role_arn": endpoints.states_role_arn,
+        "bucket": endpoints.bucket,
+        "cluster_identifier": endpoints.cluster_identifier,
+        "database": endpoints.database,
+        "redshift_secret_arn": endpoints.redshift_secret_arn,
+        "pipedrive_base_url": endpoints.pipedrive_base_url,
+        "pipedrive_secret_arn": endpoints.pipedrive_secret_arn,
+    }
+    return {
+        "AIRFLOW_CONN_AWS_DEFAULT": endpoints.airflow_connection_uri(),
+        "AIRFLOW_VAR_STEP_PATTERNS": json.dumps(settings),
+    }

@@ -1,0 +1,115 @@
+"""Sync state stores (local file, S3 journal), token sources, --rate parsing."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from step_lambdas.pipedrive import sync_state as state_module
+from step_lambdas.pipedrive.rate import parse_rate
+from step_lambdas.pipedrive.sync_state import LocalFileSyncState, S3SyncState
+from step_lambdas.pipedrive.token import TokenNotConfigured, clear_token_cache, load_api_token
+
+
+def test_local_state_survives_a_new_process_and_compacts(tmp_path):
+    path = tmp_path / "state.jsonl"
+    state = LocalFileSyncState(path)
+    state.load()
+    state.put("A", 1, "h1", durable=True)  # durable: on disk before put returns
+    assert "A" in path.read_text()
+    state.put("B", 2, "h2")
+    state.put("A", 1, "h1b")
+    state.flush()
+    state.put("B", None, None)  # forget B (deal deleted)
+    state.flush()
+    with open(path, "a") as handle:
+        handle.write('{"id": "C", "de')  # a write cut short by a crash
+    again = LocalFileSyncState(path)
+    entries = again.load()
+    assert {k: (e.deal_id, e.content_hash) for k, e in entries.items()} == {"A": (1, "h1b")}
+    again.compact()
+    assert path.read_text().splitlines() == [json.dumps({"id": "A", "deal": 1, "hash": "h1b"}, separators=(",", ":"))]
+
+
+def test_local_state_missing_file_is_empty_and_not_created(tmp_path):
+    state = LocalFileSyncState(tmp_path / "none.jsonl")
+    assert state.load() == {}
+    state.flush()
+    assert not (tmp_path / "none.jsonl").exists()
+
+
+def test_non_durable_puts_are_batched(tmp_path, monkeypatch):
+    monkeypatch.setattr(state_module, "FLUSH_EVERY", 3)
+    state = LocalFileSyncState(tmp_path / "s.jsonl")
+    state.load()
+    state.put("A", 1, "h")
+    state.put("B", 2, "h")
+    assert state.saves == 0
+    state.put("C", 3, "h")
+    assert state.saves == 1
+
+
+@mock_aws
+def test_s3_state_journal_then_compaction_keeps_concurrent_writes():
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="sync-bucket")
+    writer = S3SyncState("sync-bucket", "sync/pipedrive", writer_id="chunk-0001", s3_client=s3)
+    writer.load()
+    writer.put("A", 1, "h1", durable=True)  # one small object per create
+    writer.put("B", 2, "h2", durable=True)
+    journal = s3.list_objects_v2(Bucket="sync-bucket", Prefix="sync/pipedrive/journal/")["Contents"]
+    assert len(journal) == 2 and all("chunk-0001" in o["Key"] for o in journal)
+
+    other = S3SyncState("sync-bucket", "sync/pipedrive", writer_id="chunk-0002", s3_client=s3)
+    assert set(other.load()) == {"A", "B"}
+    other.put("A", 1, "h1-new", durable=True)  # later write wins on replay
+    writer.compact()
+    assert "Contents" not in s3.list_objects_v2(Bucket="sync-bucket", Prefix="sync/pipedrive/journal/")
+    fresh = S3SyncState("sync-bucket", "sync/pipedrive", s3_client=s3).load()
+    assert {k: (e.deal_id, e.content_hash) for k, e in fresh.items()} == {"A": (1, "h1-new"), "B": (2, "h2")}
+
+
+def test_token_from_env_or_secret(monkeypatch):
+    clear_token_cache()
+    assert load_api_token(env={"PIPEDRIVE_API_TOKEN": " tok "}) == "tok"
+    with pytest.raises(TokenNotConfigured, match="PIPEDRIVE_API_TOKEN"):
+        load_api_token(env={})
+
+    calls = []
+
+    class FakeSecrets:
+        def get_secret_value(self, SecretId):
+            calls.append(SecretId)
+            return {"SecretString": json.dumps({"api_token": "from-json"})}
+
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:pd"
+    assert load_api_token(arn, secrets_client=FakeSecrets()) == "from-json"
+    assert load_api_token(arn, secrets_client=FakeSecrets()) == "from-json"
+    assert calls == [arn]  # cached per container
+
+
+@mock_aws
+def test_token_raw_secret_string_via_secrets_manager():
+    clear_token_cache()
+    sm = boto3.client("secretsmanager", region_name="us-east-1")
+    arn = sm.create_secret(Name="pd-raw", SecretString="raw-token")["ARN"]
+    assert load_api_token(arn, secrets_client=sm) == "raw-token"
+    bad = sm.create_secret(Name="pd-bad", SecretString='{"token": "x"}')["ARN"]
+    with pytest.raises(TokenNotConfigured, match='"api_token"'):
+        load_api_token(bad, secrets_client=sm)
+
+
+@pytest.mark.parametrize("text, expected", [("20/2s", (20, 2.0)), ("80/2", (80, 2.0)), (" 10 / 500ms ", (10, 0.5)),
+                                            ("100/2.5s", (100, 2.5))])
+def test_parse_rate(text, expected):
+    assert parse_rate(text) == expected
+
+
+@pytest.mark.parametrize("text, message", [("20", "not N/Ws"), ("fast", "not N/Ws"), ("0/2s", "at least 1"),
+                                           ("20/0s", "longer than 0"), ("-5/2s", "not N/Ws"), ("", "not N/Ws")])
+def test_parse_rate_errors_say_what_was_wrong(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_rate(text)

@@ -143,6 +143,13 @@ class FieldCatalog:
 
 
 @dataclass(frozen=True)
+class UnreadableRecord:
+    """Stands in for an input line that is not JSON, so it fails in place with its reason."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class DealRecord:
     """A record that passed the contract: the exact v2 body to send and its content hash."""
 
@@ -194,6 +201,8 @@ class RecordValidator:
         self.external_id_key = resolved.key
 
     def validate(self, raw: Any, index: int) -> DealRecord | InvalidRecord:
+        if isinstance(raw, UnreadableRecord):
+            return InvalidRecord(index, None, (FieldError("record", "a JSON object on one line", raw.reason),))
         if not isinstance(raw, Mapping):
             return InvalidRecord(index, None, (FieldError("record", "JSON object", _describe(raw)),))
         errors: list[FieldError] = []

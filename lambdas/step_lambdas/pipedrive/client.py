@@ -1,0 +1,257 @@
+"""Pipedrive API v2 client: every request goes through one shared limiter, with retries.
+
+Retried: 429 (after pausing every sender for ``Retry-After``), 5xx, timeouts, connection
+resets -- with exponential backoff and full jitter. Never retried: other 4xx. Creates are
+not idempotent, so a create that failed *after* it may have reached the server raises
+:class:`AmbiguousWriteError` for the caller to resolve (look the deal up, then retry).
+The API token travels only in the ``x-api-token`` header; it is never logged nor put in
+an exception message or a URL.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from typing import Any, Iterator
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from .errors import (
+    AmbiguousWriteError,
+    AuthenticationFailed,
+    BlockedByServer,
+    DailyBudgetExceeded,
+    DeadlineReached,
+    PipedriveError,
+    PipedriveRequestError,
+    RetriesExhausted,
+)
+from .limiter import SlidingWindowLimiter
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE = 500
+
+
+class PipedriveClient:
+    """Thin v2 client. Thread-safe: share one instance (and its limiter) across workers."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_token: str,
+        limiter: SlidingWindowLimiter,
+        *,
+        session: requests.Session | None = None,
+        timeout: float | tuple[float, float] = (5.0, 30.0),
+        max_retries: int = 5,
+        max_rate_limited: int = 20,
+        backoff_base_s: float = 0.5,
+        backoff_cap_s: float = 20.0,
+        pool_size: int = 16,
+    ) -> None:
+        if not api_token:
+            raise ValueError("api_token is empty: set PIPEDRIVE_API_TOKEN or the token secret")
+        self.base_url = base_url.rstrip("/")
+        self._token = api_token
+        self.limiter = limiter
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_rate_limited = max_rate_limited
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        self.session = session
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.responses_429 = 0
+        self.retries = 0
+
+    def __repr__(self) -> str:  # never show the token
+        return f"PipedriveClient(base_url={self.base_url!r}, limit={self.limiter.limit}/{self.limiter.window_s}s)"
+
+    def _count(self, attr: str) -> None:
+        with self._lock:
+            setattr(self, attr, getattr(self, attr) + 1)
+
+    # -- transport ---------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+        idempotent: bool = True,
+        deadline: float | None = None,
+    ) -> dict[str, Any]:
+        """Send one API call (with retries) and return the decoded JSON envelope."""
+        failures = 0
+        rate_limited = 0
+        while True:
+            if self.limiter.acquire(deadline) is None:
+                raise DeadlineReached(f"{method} {path}: no send slot before the deadline")
+            self._count("requests")
+            try:
+                response = self.session.request(
+                    method,
+                    self.base_url + path,
+                    params=params,
+                    json=body,
+                    headers={"x-api-token": self._token, "accept": "application/json"},
+                    timeout=self.timeout,
+                )
+            except (requests.Timeout, requests.ConnectionError) as error:
+                if not idempotent and not _never_sent(error):
+                    raise AmbiguousWriteError(
+                        f"{method} {path}: {type(error).__name__} after sending; it may have been applied"
+                    ) from None
+                reason = f"{type(error).__name__}"
+            else:
+                self._learn_limit(response)
+                status = response.status_code
+                if status == 429:
+                    self._count("responses_429")
+                    retry_after = _retry_after(response)
+                    payload = _json_or_none(response)
+                    if payload and "daily" in str(payload.get("error", "")).lower():
+                        raise DailyBudgetExceeded(retry_after, response.headers.get("x-daily-requests-left"))
+                    # A refused request was not applied: safe to resend, creates included.
+                    self.limiter.pause(retry_after if retry_after is not None else self.limiter.window_s)
+                    rate_limited += 1
+                    if rate_limited > self.max_rate_limited:
+                        raise RetriesExhausted(f"{method} {path}: still HTTP 429 after {rate_limited} tries")
+                    self._count("retries")
+                    continue
+                if status < 400:
+                    payload = _json_or_none(response)
+                    if payload is None:
+                        raise PipedriveError(f"{method} {path} -> HTTP {status} with a non-JSON body")
+                    return payload
+                if status == 401:
+                    raise AuthenticationFailed(method, path)
+                if status == 403 and _looks_like_html(response):
+                    raise BlockedByServer(method, path)
+                if status >= 500:
+                    if not idempotent:
+                        raise AmbiguousWriteError(f"{method} {path} -> HTTP {status}; it may have been applied")
+                    reason = f"HTTP {status}"
+                else:
+                    payload = _json_or_none(response) or {}
+                    raise PipedriveRequestError(
+                        method, path, status,
+                        str(payload.get("error") or response.reason or "error"),
+                        str(payload.get("error_info") or ""),
+                    )
+            failures += 1
+            if failures > self.max_retries:
+                raise RetriesExhausted(f"{method} {path}: {reason}, {failures} attempts")
+            delay = random.uniform(0, min(self.backoff_cap_s, self.backoff_base_s * 2 ** (failures - 1)))
+            if deadline is not None and time.monotonic() + delay > deadline:
+                raise DeadlineReached(f"{method} {path}: {reason}; no time left to retry")
+            log.info("%s %s: %s, retry %d in %.2f s", method, path, reason, failures, delay)
+            self._count("retries")
+            time.sleep(delay)
+
+    def _learn_limit(self, response: requests.Response) -> None:
+        value = response.headers.get("x-ratelimit-limit")
+        if value and value.strip().isdigit():
+            self.limiter.observe_limit(int(value))
+
+    # -- endpoints ---------------------------------------------------------------------
+
+    def create_deal(self, body: dict[str, Any], *, deadline: float | None = None) -> dict[str, Any]:
+        """``POST /api/v2/deals``; raises AmbiguousWriteError when the outcome is unknown."""
+        return self.request("POST", "/api/v2/deals", body=body, idempotent=False, deadline=deadline)["data"]
+
+    def update_deal(self, deal_id: int, body: dict[str, Any], *, deadline: float | None = None) -> dict[str, Any]:
+        """``PATCH /api/v2/deals/{id}`` (idempotent: same body, same result)."""
+        return self.request("PATCH", f"/api/v2/deals/{int(deal_id)}", body=body, deadline=deadline)["data"]
+
+    def get_deal(self, deal_id: int, *, custom_fields: list[str] | None = None,
+                 deadline: float | None = None) -> dict[str, Any] | None:
+        """``GET /api/v2/deals/{id}``; None when the deal does not exist."""
+        params = {"custom_fields": ",".join(custom_fields)} if custom_fields else None
+        try:
+            return self.request("GET", f"/api/v2/deals/{int(deal_id)}", params=params, deadline=deadline)["data"]
+        except PipedriveRequestError as error:
+            if error.status in (404, 410):
+                return None
+            raise
+
+    def iter_deal_pages(self, *, custom_fields: list[str] | None = None, page_size: int = MAX_PAGE,
+                        deadline: float | None = None) -> Iterator[list[dict[str, Any]]]:
+        """``GET /api/v2/deals`` page by page (cursor), ``page_size`` <= 500."""
+        params: dict[str, Any] = {"limit": min(page_size, MAX_PAGE)}
+        if custom_fields:
+            params["custom_fields"] = ",".join(custom_fields)
+        while True:
+            payload = self.request("GET", "/api/v2/deals", params=params, deadline=deadline)
+            yield payload.get("data") or []
+            cursor = (payload.get("additional_data") or {}).get("next_cursor")
+            if not cursor:
+                return
+            params = {**params, "cursor": cursor}
+
+    def search_deals(self, term: str, *, fields: str = "custom_fields", exact_match: bool = True,
+                     deadline: float | None = None) -> list[dict[str, Any]]:
+        """``GET /api/v2/deals/search``: the ``item`` of every hit (first page, up to 500)."""
+        params = {"term": term, "fields": fields, "exact_match": "true" if exact_match else "false",
+                  "limit": MAX_PAGE}
+        payload = self.request("GET", "/api/v2/deals/search", params=params, deadline=deadline)
+        items = ((payload.get("data") or {}).get("items")) or []
+        return [hit.get("item", hit) for hit in items]
+
+    def deal_fields(self, *, deadline: float | None = None) -> list[dict[str, Any]]:
+        """``GET /api/v1/dealFields`` (v1 envelope, start/limit paging): standard + custom."""
+        fields: list[dict[str, Any]] = []
+        start = 0
+        while True:
+            payload = self.request("GET", "/api/v1/dealFields", params={"start": start, "limit": MAX_PAGE},
+                                   deadline=deadline)
+            fields.extend(payload.get("data") or [])
+            pagination = (payload.get("additional_data") or {}).get("pagination") or {}
+            if not pagination.get("more_items_in_collection"):
+                return fields
+            start = int(pagination.get("next_start", start + MAX_PAGE))
+
+
+def _never_sent(error: Exception) -> bool:
+    """True when the request cannot have reached the server (the connection never opened)."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None  # an HTTP date: rare on APIs; fall back to one window
+
+
+def _json_or_none(response: requests.Response) -> dict[str, Any] | None:
+    try:
+        payload = response.json()
+    except (ValueError, json.JSONDecodeError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _looks_like_html(response: requests.Response) -> bool:
+    content_type = response.headers.get("content-type", "").lower()
+    return "html" in content_type or response.text.lstrip()[:1] == "<"

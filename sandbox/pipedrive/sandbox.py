@@ -47,6 +47,7 @@ class PipedriveSandbox:
         self.dice = FaultDice(self.settings.seed)
         self._unix_offset = time.time() - time.monotonic()
         self._server: SandboxHTTPServer | None = None
+        self._connections_base = 0  # makes "connections" count from the last reset
         self._thread: threading.Thread | None = None
         self.base_url: str | None = None
 
@@ -101,6 +102,7 @@ class PipedriveSandbox:
         self.store.clear()
         self.gate.reset()
         self.counters.reset()
+        self._connections_base = -(self._server.connections_accepted if self._server else 0)
         self.dice.reseed(self.settings.seed)
 
     def stats(self, include_times: bool = False) -> dict[str, Any]:
@@ -129,6 +131,7 @@ class PipedriveSandbox:
             "daily_budget": s.daily_budget,
             "daily_budget_used": gate["daily_budget_used"],
             "responses_by_status": counts["responses_by_status"],
+            "connections": self._connections_base + (self._server.connections_accepted if self._server else 0),
         }
         if include_times:
             out["request_times"] = [t + self._unix_offset for t in gate["admitted_times"]]

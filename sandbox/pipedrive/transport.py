@@ -78,11 +78,13 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._aborted: set[socket.socket] = set()
+        self.connections_accepted = 0
         super().__init__(address, Exchange)
 
     def process_request(self, request, client_address) -> None:
         with self._lock:
             self._open.add(request)
+            self.connections_accepted += 1
         super().process_request(request, client_address)
 
     def mark_aborted(self, request: socket.socket) -> None:

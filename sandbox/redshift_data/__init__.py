@@ -11,7 +11,7 @@ See docs/sandbox-redshift.md for behaviour, differences between engines and limi
 from __future__ import annotations
 
 from . import moto_adapter
-from .sdk_names import install_sdk_service_names, uninstall_sdk_service_names
+from .sfn_sdk import install_sdk_service_names, uninstall_sdk_service_names
 from .warehouse import DataApiError, Warehouse
 
 __all__ = [

@@ -44,8 +44,8 @@ class PostgresSession:
         for d in description:
             info = types.get(d.type_code)
             name = info.name if info is not None else "varchar"
-            if info is not None and getattr(info, "array_oid", None) is not None and d.type_code == info.array_oid:
-                name = "super"  # arrays come back as JSON text, as Redshift serves SUPER
+            if name in ("json", "jsonb") or (info is not None and d.type_code == getattr(info, "array_oid", None)):
+                name = "super"  # JSON and arrays come back as JSON text, as Redshift serves SUPER
             columns.append(Column(d.name, name, d.precision, d.scale))
         return columns
 

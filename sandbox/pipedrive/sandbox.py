@@ -59,7 +59,7 @@ class PipedriveSandbox:
             raise RuntimeError("sandbox already started")
         self._server = SandboxHTTPServer((self.host, self.port), self._dispatch)
         port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
                                         name=f"pipedrive-sandbox-{port}", daemon=True)
         self._thread.start()
         self.base_url = f"http://{self.host}:{port}"

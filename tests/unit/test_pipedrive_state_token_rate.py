@@ -113,3 +113,13 @@ def test_parse_rate(text, expected):
 def test_parse_rate_errors_say_what_was_wrong(text, message):
     with pytest.raises(ValueError, match=message):
         parse_rate(text)
+
+
+def test_deadline_from_lambda_remaining_time_keeps_a_reserve():
+    import time
+
+    from step_lambdas.pipedrive import deadline_from_remaining_ms
+
+    now = time.monotonic()
+    assert 59.0 <= deadline_from_remaining_ms(100_000, reserve_s=40.0) - now <= 60.5
+    assert deadline_from_remaining_ms(10_000, reserve_s=40.0) <= time.monotonic()  # no time: stop at once

@@ -334,6 +334,15 @@ class DealSyncer:
         return None
 
 
+def deadline_from_remaining_ms(remaining_ms: int, reserve_s: float = 40.0) -> float:
+    """A ``deadline`` for :func:`sync_records` from ``context.get_remaining_time_in_millis()``.
+
+    The deadline stops new sends and retries; a request already in flight may still take its
+    read timeout (30 s by default), then the state is flushed: ``reserve_s`` must cover both.
+    """
+    return time.monotonic() + max(remaining_ms / 1000.0 - reserve_s, 0.0)
+
+
 def sync_records(
     records: Iterable[Mapping[str, Any]],
     *,

@@ -118,8 +118,10 @@ class DealSyncer:
         """Process ``records[start:]``; stop sending at ``deadline`` (``time.monotonic()`` clock).
 
         Returns a report whose ``summary.cursor`` is the index of the first record not
-        processed: call again with ``start=cursor`` to continue. Records processed are
-        exactly those in ``[start, cursor)``.
+        processed: call again with ``start=cursor`` to continue. The report covers exactly
+        ``[start, cursor)``. A few records after the cursor (at most the ones in flight)
+        may already have been written when the run stopped; they are in the sync state, so
+        the next call finds them unchanged and sends nothing for them.
         """
         began = time.monotonic()
         requests0, r429_0 = self.client.requests, self.client.responses_429

@@ -9,11 +9,14 @@ Fail state with the original error in the Cause.
 moto findings (moto 5.2.5), asserted below where they touch our machines:
 - ToleratedFailurePercentage is parsed but has no effect on evaluation (moto logs so).
 - ``aws-sdk:redshiftdata:*`` fails with "Unknown service: 'redshiftdata'" as States.Runtime,
-  which moto (unlike AWS) lets a States.ALL Catch handle.
+  which moto (unlike AWS) lets a States.ALL Catch handle; so does a JSONPath missing from
+  the input.
+- The DISTRIBUTED Map with an s3:getObject JSON ItemReader and our ItemSelector runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -201,3 +204,32 @@ def test_sdk_summary_of_a_running_statement_goes_back_to_the_loop(sfn):
     entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
     assert entered[-1] == "CheckPollBudget"
     assert json.loads(described["output"])["statement"]["error"] is None
+
+
+def test_distributed_map_reads_the_manifest_from_s3_and_builds_each_chunk_input(sfn):
+    """The real SyncChunks Map with its processor swapped for a Pass that echoes its input."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="step-patterns-chunks")
+    manifest = [{"index": i, "key": f"run/chunks/{i:05d}.jsonl", "records": 10} for i in range(3)]
+    s3.put_object(Bucket="step-patterns-chunks", Key="run/manifest.json", Body=json.dumps(manifest))
+    real = {s.name: s for s in VARIANTS["chunked_iterator_distributed"]().states()}
+    echo_map = dataclasses.replace(
+        real["SyncChunks"],
+        processor=StateGraph("EchoChunk", (Pass(name="EchoChunk"),)),
+        result_path="$.iterations",
+        catch=(),
+        next="Done",
+    )
+    machine = StateMachine(StateGraph("SyncChunks", (echo_map, Succeed(name="Done"))))
+    execution_input = {
+        "export": {"bucket": "step-patterns-chunks", "manifest_key": "run/manifest.json"},
+        "target": {"external_id_field": "lead_id"},
+        "output": {"bucket": "step-patterns-chunks", "prefix": "run/"},
+    }
+    described, _ = _run(sfn, machine, execution_input, "distributed")
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    iterations = json.loads(described["output"])["iterations"]
+    assert iterations == [
+        {"chunk": entry, "cursor": 0, "target": execution_input["target"], "output": execution_input["output"]}
+        for entry in manifest
+    ]

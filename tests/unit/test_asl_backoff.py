@@ -38,7 +38,7 @@ def test_schedule_properties(min_seconds, span, factor):
         return
     assert schedule[0] == min_seconds
     assert schedule[-1] == max_seconds
-    assert all(a <= b for a, b in zip(schedule, schedule[1:]))
+    assert all(a <= b for a, b in zip(schedule, schedule[1:], strict=False))
     assert all(isinstance(s, int) and s >= 1 for s in schedule)
     assert len(schedule) <= MAX_SCHEDULE_STEPS
 

@@ -132,7 +132,7 @@ def test_map_renders_item_reader_and_float_tolerance():
 
 
 def test_to_json_is_sorted_and_hash_matches_a_reparsed_definition():
-    machine = StateMachine(StateGraph("B", (Pass(name="B", result={"z": 1, "a": 2}, next="A"), Succeed(name="A"))), comment="c")
+    machine = StateMachine(StateGraph("B", (Pass(name="B", parameters={"z": 1, "a": 2}, next="A"), Succeed(name="A"))), comment="c")
     text = machine.to_json()
     assert list(json.loads(text)["States"]) == ["A", "B"]  # sorted, independent of definition order
     assert definition_hash_of(text) == machine.definition_hash()

@@ -102,9 +102,6 @@ class WaitTime:
     def seconds_path(path: str) -> WaitTime:
         return WaitTime("SecondsPath", JsonPath(path).path)
 
-    def describe(self) -> str:
-        return f"wait {self.value} s"
-
 
 @dataclass(frozen=True, kw_only=True)
 class State:
@@ -194,14 +191,11 @@ class Task(_Continuing):
     output_path: str = "$"
     retry: tuple[Retry, ...] = ()
     catch: tuple[Catch, ...] = ()
-    timeout_seconds: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.resource.startswith("arn:"):
             raise ValueError(f"{self.name}: Resource must be an ARN, got {self.resource!r}")
-        if self.timeout_seconds is not None:
-            _check_seconds(f"{self.name}: TimeoutSeconds", self.timeout_seconds, minimum=1)
 
     def edges(self) -> list[Edge]:
         return super().edges() + _catch_edges(self.catch)
@@ -209,28 +203,18 @@ class Task(_Continuing):
     def render(self) -> dict[str, Any]:
         rendered = super().render() | {"Resource": self.resource}
         rendered |= _io(self.parameters, self.result_selector, self.result_path, self.output_path, self.name)
-        if self.timeout_seconds is not None:
-            rendered["TimeoutSeconds"] = self.timeout_seconds
         return rendered | _error_handling(self.retry, self.catch) | self._transition()
 
 
 @dataclass(frozen=True, kw_only=True)
 class Pass(_Continuing):
-    """Reshapes the payload: ``parameters`` (a template) or a constant ``result``."""
+    """Reshapes the payload with a ``parameters`` template (or passes it through)."""
 
     parameters: dict | None = None
-    result: Any = None
     result_path: str | None = "$"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.parameters is not None and self.result is not None:
-            raise ValueError(f"{self.name}: a Pass takes parameters or result, not both")
 
     def render(self) -> dict[str, Any]:
         rendered = super().render()
-        if self.result is not None:
-            rendered["Result"] = render_template(self.result, f"{self.name}.Result")
         rendered |= _io(self.parameters, None, self.result_path, where=self.name)
         return rendered | self._transition()
 

@@ -93,6 +93,10 @@ def response_execute_statement(self):
 
 
 def response_batch_execute_statement(self):
+    if self._get_param("Parameters"):
+        raise JsonRESTError(
+            "ValidationException", "The sandbox does not implement Parameters for BatchExecuteStatement."
+        )
     return _ok(self.redshiftdata_backend.batch_execute_statement(sqls=self._get_param("Sqls"), **_target(self)))
 
 

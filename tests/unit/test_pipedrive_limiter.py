@@ -43,14 +43,14 @@ def _send_concurrently(limiter: SlidingWindowLimiter, senders: int, per_sender: 
 @given(limit=st.integers(1, 6), senders=st.integers(1, 6), per_sender=st.integers(1, 5),
        window=st.sampled_from([0.1, 0.2]))
 def test_never_more_than_n_in_any_rolling_window(limit, senders, per_sender, window):
-    limiter = SlidingWindowLimiter(limit, window, margin_s=0.0)
+    limiter = SlidingWindowLimiter(limit, window, margin_s=0.0, probe_first=False)
     admitted = _send_concurrently(limiter, senders, per_sender)
     assert len(admitted) == senders * per_sender  # nobody starved
     assert _max_in_any_window(admitted, window) <= limit
 
 
 def test_saturates_the_limit_rather_than_idling():
-    limiter = SlidingWindowLimiter(5, 0.2, margin_s=0.0)
+    limiter = SlidingWindowLimiter(5, 0.2, margin_s=0.0, probe_first=False)
     admitted = _send_concurrently(limiter, senders=4, per_sender=10)  # 40 sends = 8 windows
     span = max(admitted) - min(admitted)
     # 40 sends at 5 per 0.2 s need just over 7 windows; an idle limiter would take far longer
@@ -58,13 +58,13 @@ def test_saturates_the_limit_rather_than_idling():
 
 
 def test_margin_widens_the_window():
-    limiter = SlidingWindowLimiter(2, 0.1, margin_s=0.05)
+    limiter = SlidingWindowLimiter(2, 0.1, margin_s=0.05, probe_first=False)
     admitted = [limiter.acquire() for _ in range(3)]
     assert admitted[2] - admitted[0] >= 0.15 - 1e-6
 
 
 def test_pause_stops_every_sender_until_retry_after():
-    limiter = SlidingWindowLimiter(100, 1.0, margin_s=0.0)
+    limiter = SlidingWindowLimiter(100, 1.0, margin_s=0.0, probe_first=False)
     paused_at = time.monotonic()
     limiter.pause(0.2)
     admitted = _send_concurrently(limiter, senders=3, per_sender=2)
@@ -87,7 +87,7 @@ def test_learns_the_server_limit_but_never_raises_a_users_limit():
 
 
 def test_acquire_gives_up_at_the_deadline_without_booking():
-    limiter = SlidingWindowLimiter(1, 10.0, margin_s=0.0)
+    limiter = SlidingWindowLimiter(1, 10.0, margin_s=0.0, probe_first=False)
     assert limiter.acquire() is not None
     assert limiter.acquire(deadline=time.monotonic() + 0.05) is None
 
@@ -99,3 +99,23 @@ def test_bad_settings_are_refused_with_a_reason():
         SlidingWindowLimiter(0, 2.0)
     with pytest.raises(ValueError, match="window_s must be > 0"):
         SlidingWindowLimiter(5, 0)
+
+
+def test_a_new_limiter_probes_first_and_books_what_the_server_already_counted():
+    limiter = SlidingWindowLimiter(10, 0.3, margin_s=0.0)
+    probe = limiter.acquire()
+    assert limiter.acquire(deadline=time.monotonic() + 0.1) is None  # others wait for its answer
+    observed = time.monotonic()
+    limiter.observe(limit=10, remaining=2)  # 8 counted: our probe + 7 sent by someone else
+    admitted = [limiter.acquire() for _ in range(4)]
+    # 2 fit now; the 3rd waits for the probe to leave the window, the 4th for the others
+    assert admitted[1] - observed < 0.05
+    assert admitted[2] >= probe + 0.3 - 1e-6
+    assert admitted[3] >= observed + 0.3 - 1e-6
+
+
+def test_a_failed_probe_lets_the_next_sender_probe():
+    limiter = SlidingWindowLimiter(10, 1.0, margin_s=0.0)
+    limiter.acquire()
+    limiter.probe_failed()
+    assert limiter.acquire(deadline=time.monotonic() + 0.1) is not None

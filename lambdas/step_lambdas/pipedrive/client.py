@@ -112,6 +112,7 @@ class PipedriveClient:
                     timeout=self.timeout,
                 )
             except (requests.Timeout, requests.ConnectionError) as error:
+                self.limiter.probe_failed()
                 if not idempotent and not _never_sent(error):
                     raise AmbiguousWriteError(
                         f"{method} {path}: {type(error).__name__} after sending; it may have been applied"
@@ -164,9 +165,11 @@ class PipedriveClient:
             time.sleep(delay)
 
     def _learn_limit(self, response: requests.Response) -> None:
-        value = response.headers.get("x-ratelimit-limit")
-        if value and value.strip().isdigit():
-            self.limiter.observe_limit(int(value))
+        def number(name: str) -> int | None:
+            value = response.headers.get(name, "").strip()
+            return int(value) if value.isdigit() else None
+
+        self.limiter.observe(number("x-ratelimit-limit"), number("x-ratelimit-remaining"))
 
     # -- endpoints ---------------------------------------------------------------------
 

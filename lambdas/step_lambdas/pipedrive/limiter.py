@@ -29,7 +29,8 @@ class SlidingWindowLimiter:
 
     ``acquire()`` blocks until a send is allowed and books it. ``limit`` is N, ``window_s``
     is W. When ``follow_server`` is true (no limit given by the user), N follows the
-    server's ``x-ratelimit-limit``; otherwise the server can only lower it.
+    server's ``x-ratelimit-limit``; otherwise the server can only lower it. With
+    ``probe_first`` the first send waits for :meth:`observe` before others may go.
     """
 
     def __init__(
@@ -39,6 +40,7 @@ class SlidingWindowLimiter:
         *,
         margin_s: float = DEFAULT_MARGIN_S,
         default_limit: int = 20,
+        probe_first: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if limit is not None and limit < 1:
@@ -54,6 +56,11 @@ class SlidingWindowLimiter:
         self._clock = clock
         self._sends: deque[float] = deque()
         self._paused_until = 0.0
+        # A new limiter does not know what the server's window already holds (a previous
+        # Lambda invocation may have just filled it): one probe request goes first, and its
+        # x-ratelimit-remaining seeds the log (see observe) before anyone else sends.
+        self._calibrated = not probe_first
+        self._probe_out = False
         self._cond = threading.Condition()
 
     @property
@@ -76,8 +83,15 @@ class SlidingWindowLimiter:
                 horizon = now - self.effective_window_s
                 while self._sends and self._sends[0] <= horizon:
                     self._sends.popleft()
+                if not self._calibrated and self._probe_out:
+                    if deadline is not None and now >= deadline:
+                        return None
+                    self._cond.wait(timeout=0.05)
+                    continue
                 if now >= self._paused_until and len(self._sends) < self._limit:
                     self._sends.append(now)
+                    if not self._calibrated:
+                        self._probe_out = True
                     return now
                 wake_at = self._paused_until if now < self._paused_until else now
                 if len(self._sends) >= self._limit:
@@ -93,6 +107,32 @@ class SlidingWindowLimiter:
         with self._cond:
             self._paused_until = max(self._paused_until, self._clock() + max(seconds, 0.0))
             self._cond.notify_all()
+
+    def observe(self, limit: int | None, remaining: int | None) -> None:
+        """Learn from a response's ``x-ratelimit-limit`` / ``x-ratelimit-remaining``.
+
+        The first response calibrates: requests the server already counted that are not
+        ours are booked now (they leave our log one window later: conservative).
+        """
+        if limit is not None:
+            self.observe_limit(limit)
+        with self._cond:
+            if self._calibrated:
+                return
+            if remaining is not None:
+                server_limit = limit if limit is not None else self._limit
+                foreign = max(0, server_limit - remaining - len(self._sends))
+                now = self._clock()
+                self._sends.extend([now] * foreign)
+            self._calibrated = True
+            self._cond.notify_all()
+
+    def probe_failed(self) -> None:
+        """The probe got no response (connection error): let the next sender probe."""
+        with self._cond:
+            if not self._calibrated:
+                self._probe_out = False
+                self._cond.notify_all()
 
     def observe_limit(self, server_limit: int) -> None:
         """Learn N from ``x-ratelimit-limit``: adopt it (auto mode) or only ever lower N."""

@@ -26,6 +26,18 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         memory_mb=256,
         description="Describes a Redshift Data API statement as a small summary.",
     ),
+    "query-executor": FunctionSpec(
+        handler="step_lambdas.handlers.query_executor.handler",
+        timeout_s=900,
+        memory_mb=1024,
+        description="Runs the chunked iterator's query; writes its records to S3 as JSON Lines chunks and a manifest.",
+    ),
+    "report": FunctionSpec(
+        handler="step_lambdas.handlers.report.handler",
+        timeout_s=60,
+        memory_mb=256,
+        description="Totals the chunk syncers' results of one chunked-iterator run into its report.",
+    ),
 }
 
 DEFAULT_PREFIX = "step-patterns"

@@ -1,0 +1,177 @@
+"""The chunked iterator's report: totals over the chunk syncers' segment results.
+
+``records`` is every row the query returned (records exported + contract errors), and
+``failed`` counts contract errors too, so on a complete run
+``records == created + updated + unchanged + failed``. ``failures_location`` is one JSON
+Lines object with every failed record and its reasons: contract errors
+(``"source": "contract"``, with the row number) then the syncers' failures
+(``"source": "sync"``, with the chunk index).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from botocore.exceptions import ClientError
+
+from step_lambdas import layout
+from step_lambdas.results import SegmentCounts, SegmentResult, read_segment_results
+
+_SPOOL_BYTES = 1024 * 1024
+
+
+class InvalidReportRequest(ValueError):
+    """The report's input or the export it points at is not usable; the message says why."""
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    bucket: str
+    prefix: str
+    manifest_key: str
+    chunks: int
+    records: int
+    contract_errors: int
+    execution_name: str
+    started_at: dt.datetime
+
+    @classmethod
+    def from_event(cls, event: Any) -> "ReportRequest":
+        if not isinstance(event, dict):
+            raise InvalidReportRequest(f"expected a JSON object, got {type(event).__name__}")
+        export = event.get("export")
+        if not isinstance(export, dict):
+            raise InvalidReportRequest("'export' must be the query executor's result")
+        for name in ("chunks", "records", "contract_errors"):
+            value = export.get(name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidReportRequest(f"export.{name} must be a non-negative integer, got {value!r}")
+        for name in ("bucket", "manifest_key"):
+            if not isinstance(export.get(name), str) or not export[name]:
+                raise InvalidReportRequest(f"export.{name} must be a non-empty string")
+        output = event.get("output") if isinstance(event.get("output"), dict) else {}
+        prefix = export.get("prefix", output.get("prefix", ""))
+        try:
+            prefix = layout.normalize_prefix(prefix)
+        except ValueError as error:
+            raise InvalidReportRequest(str(error)) from None
+        started = event.get("execution_start_time")
+        try:
+            started_at = dt.datetime.fromisoformat(str(started).replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidReportRequest(f"execution_start_time must be an ISO 8601 timestamp, got {started!r}") from None
+        if started_at.tzinfo is None:
+            started_at = started_at.replace(tzinfo=dt.timezone.utc)
+        return cls(export["bucket"], prefix, export["manifest_key"], export["chunks"], export["records"],
+                   export["contract_errors"], str(event.get("execution_name") or ""), started_at)
+
+
+@dataclass(frozen=True)
+class ChunkTotals:
+    counts: SegmentCounts
+    complete: bool  # the segment chain reaches the chunk's last record
+    failed_keys: tuple[str, ...]
+
+
+def chunk_totals(expected_records: int, segments: Iterable[SegmentResult]) -> ChunkTotals:
+    """Follow one chunk's segments from cursor 0 along ``cursor_end``; sum those on the chain."""
+    by_start = {s.cursor_start: s for s in segments}
+    counts, failed_keys, cursor = SegmentCounts(), [], 0
+    while cursor in by_start:
+        segment = by_start.pop(cursor)
+        counts += segment.counts
+        if segment.failed_key:
+            failed_keys.append(segment.failed_key)
+        if segment.cursor_end == cursor:  # no progress: the chain cannot continue
+            break
+        cursor = segment.cursor_end
+    return ChunkTotals(counts, cursor >= expected_records, tuple(failed_keys))
+
+
+def read_manifest(s3: Any, bucket: str, key: str) -> dict[int, int]:
+    """``{chunk index: records}`` from the export's manifest."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+            raise
+        raise InvalidReportRequest(f"no manifest at {layout.s3_uri(bucket, key)}: the export did not finish") from None
+    entries = json.loads(body)
+    return {int(e["index"]): int(e["records"]) for e in entries}
+
+
+def build_report(request: ReportRequest, manifest: dict[int, int], segments: Iterable[SegmentResult],
+                 now: dt.datetime) -> tuple[dict[str, Any], list[tuple[int, str]]]:
+    """The report, and the (chunk, failed_key) objects whose records count as failed."""
+    by_chunk: dict[int, list[SegmentResult]] = {}
+    for segment in segments:
+        if segment.chunk in manifest:  # results of chunks this export does not have are stale
+            by_chunk.setdefault(segment.chunk, []).append(segment)
+    total, reported, failed_keys = SegmentCounts(), 0, []
+    for index, records in sorted(manifest.items()):
+        totals = chunk_totals(records, by_chunk.get(index, ()))
+        total += totals.counts
+        reported += totals.complete
+        failed_keys.extend((index, key) for key in totals.failed_keys)
+    elapsed_s = max((now - request.started_at).total_seconds(), 0.0)
+    report = {
+        "records": request.records + request.contract_errors,
+        "created": total.created,
+        "updated": total.updated,
+        "unchanged": total.unchanged,
+        "failed": total.failed + request.contract_errors,
+        "contract_errors": request.contract_errors,
+        "requests": total.requests,
+        "responses_429": total.responses_429,
+        "chunks": len(manifest),
+        "chunks_reported": reported,
+        "elapsed_s": round(elapsed_s, 3),
+        "requests_per_second": round(total.requests / elapsed_s, 3) if elapsed_s > 0 else 0.0,
+        "results_prefix": layout.s3_uri(request.bucket, layout.results_prefix(request.prefix)),
+        "failures_location": layout.s3_uri(request.bucket, layout.failures_key(request.prefix)),
+    }
+    return report, failed_keys
+
+
+def write_failures(s3: Any, request: ReportRequest, failed_keys: list[tuple[int, str]]) -> str:
+    """Gather contract errors and the syncers' failed records into one JSON Lines object."""
+    key = layout.failures_key(request.prefix)
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as out:
+        sources: list[tuple[str, dict[str, Any]]] = []
+        if request.contract_errors:
+            sources.append((layout.contract_errors_key(request.prefix), {"source": "contract"}))
+        sources += [(failed_key, {"source": "sync", "chunk": index}) for index, failed_key in failed_keys]
+        for source_key, tags in sources:
+            body = s3.get_object(Bucket=request.bucket, Key=source_key)["Body"]
+            for line in body.iter_lines():
+                if not line.strip():
+                    continue
+                try:
+                    item = json.loads(line)
+                except ValueError:
+                    item = {"line": line.decode("utf-8", "replace")}
+                item = item if isinstance(item, dict) else {"value": item}
+                out.write(json.dumps({**item, **tags}, ensure_ascii=False).encode() + b"\n")
+        out.seek(0)
+        s3.put_object(Bucket=request.bucket, Key=key, Body=out, ContentType="application/x-ndjson")
+    return key
+
+
+def make_report(s3: Any, request: ReportRequest, now: dt.datetime) -> dict[str, Any]:
+    """Read the manifest and segment results, write failures.jsonl and report.json, return the report."""
+    manifest = read_manifest(s3, request.bucket, request.manifest_key)
+    if len(manifest) != request.chunks:
+        raise InvalidReportRequest(
+            f"the manifest lists {len(manifest)} chunks but the export says {request.chunks}: "
+            "was the same prefix exported again meanwhile?"
+        )
+    segments = read_segment_results(s3, request.bucket, request.prefix)
+    report, failed_keys = build_report(request, manifest, segments, now)
+    write_failures(s3, request, failed_keys)
+    s3.put_object(Bucket=request.bucket, Key=layout.report_key(request.prefix),
+                  Body=json.dumps(report, indent=2).encode(), ContentType="application/json")
+    return report

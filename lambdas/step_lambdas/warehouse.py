@@ -49,7 +49,7 @@ class StatementSpec:
             secret_arn=event.get("secret_arn") or None,
             db_user=event.get("db_user") or None,
             statement_name=event.get("statement_name") or None,
-            parameters=_parse_parameters(event.get("parameters")),
+            parameters=parse_parameters(event.get("parameters")),
         )
 
     def execute_statement_kwargs(self) -> dict[str, Any]:
@@ -68,7 +68,8 @@ class StatementSpec:
         return kwargs
 
 
-def _parse_parameters(raw: Any) -> tuple[tuple[str, str], ...]:
+def parse_parameters(raw: Any) -> tuple[tuple[str, str], ...]:
+    """``{name: value}`` or ``[{name, value}]`` as (name, text) pairs, as the Data API takes them."""
     if raw is None:
         return ()
     if isinstance(raw, dict):

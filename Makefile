@@ -1,0 +1,31 @@
+# Every target creates what it needs from nothing: a pinned uv in .tools/, then .venv from uv.lock.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+VENV := .venv/.synced
+
+.PHONY: demo test sandbox render lint clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV): $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $(VENV)
+
+demo: $(VENV)  ## the main job: the demo on the local cloud
+	$(UV) run --frozen step-patterns demo
+
+test: $(VENV)  ## every test: unit, integration (sandbox), e2e (airflow dags test)
+	$(UV) run --frozen pytest
+
+sandbox: $(VENV)  ## keep the local cloud running (Ctrl-C to stop)
+	$(UV) run --frozen python -m sandbox up
+
+render: $(VENV)
+	$(UV) run --frozen step-patterns render wait-loop --format mermaid
+
+clean:
+	rm -rf .venv .tools .sandbox artifacts

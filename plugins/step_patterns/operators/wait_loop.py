@@ -1,0 +1,153 @@
+"""WaitLoopOperator: run a long Redshift statement through the wait-state loop machine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import Context
+
+from step_lambdas.warehouse import parse_parameters
+from step_patterns.asl import WaitLoopSettings, build_wait_loop
+from step_patterns.operators.base import StateMachineOperator
+
+VARIANTS = ("lambda", "sdk")
+_PLACEHOLDER_ARN = "arn:aws:lambda:us-east-1:000000000000:function:placeholder"
+
+
+class WaitLoopOperator(StateMachineOperator):
+    """Run ``sql`` on Redshift through the Data API and wait for it in a Choice/Wait loop.
+
+    The task's XCom is the statement summary (``statement_id``, ``status``,
+    ``result_rows``, ``has_result_set``, ``duration_ms``/``duration_ns``, ``query``);
+    the task fails with Redshift's error text when the statement fails or is aborted.
+
+    :param sql: the statement (templated). Values belong in ``parameters``, never in the SQL.
+    :param parameters: named ``:params`` (templated): a dict or ``[{"name", "value"}]``.
+    :param database: the Redshift database (templated).
+    :param cluster_identifier: a provisioned cluster, or
+    :param workgroup_name: a Redshift Serverless workgroup (give exactly one).
+    :param secret_arn: Secrets Manager secret with the database credentials, or
+    :param db_user: a database user (temporary credentials; clusters only).
+    :param variant: ``"lambda"`` (bundled statement Lambdas) or ``"sdk"`` (Step Functions
+        calls the Data API itself; no Lambda).
+    :param function_prefix: name prefix of the deployed bundle functions.
+    :param min_poll_seconds, max_poll_seconds, backoff_factor: the poll waits grow from min
+        to max by this factor.
+    :param max_polls: poll budget; the execution fails with ``StatementPollBudgetExhausted``
+        beyond it.
+    :param machine_timeout_seconds: the state machine's ``TimeoutSeconds``.
+    """
+
+    template_fields: Sequence[str] = (
+        *StateMachineOperator.template_fields,
+        "sql", "parameters", "database", "cluster_identifier", "workgroup_name",
+        "secret_arn", "db_user",
+    )
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers = {"sql": "sql", "parameters": "json"}
+
+    def __init__(
+        self,
+        *,
+        sql: str,
+        database: str,
+        cluster_identifier: str | None = None,
+        workgroup_name: str | None = None,
+        secret_arn: str | None = None,
+        db_user: str | None = None,
+        parameters: dict[str, Any] | list[dict[str, Any]] | None = None,
+        variant: str = "lambda",
+        function_prefix: str = "step-patterns",
+        min_poll_seconds: int = 2,
+        max_poll_seconds: int = 60,
+        backoff_factor: float = 2.0,
+        max_polls: int = 600,
+        machine_timeout_seconds: int = 36_000,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if bool(cluster_identifier) == bool(workgroup_name):
+            raise ValueError(
+                f"{self.task_id}: give exactly one of cluster_identifier (provisioned cluster) "
+                "or workgroup_name (Redshift Serverless)"
+            )
+        if variant not in VARIANTS:
+            raise ValueError(f"{self.task_id}: variant must be one of {VARIANTS}, got {variant!r}")
+        self.sql = sql
+        self.database = database
+        self.cluster_identifier = cluster_identifier
+        self.workgroup_name = workgroup_name
+        self.secret_arn = secret_arn
+        self.db_user = db_user
+        self.parameters = parameters
+        self.variant = variant
+        self.function_prefix = function_prefix
+        self.min_poll_seconds = min_poll_seconds
+        self.max_poll_seconds = max_poll_seconds
+        self.backoff_factor = backoff_factor
+        self.max_polls = max_polls
+        self.machine_timeout_seconds = machine_timeout_seconds
+        try:  # refuse bad poll settings when the DAG is parsed, not when it runs
+            self._settings(_PLACEHOLDER_ARN, _PLACEHOLDER_ARN)
+        except ValueError as error:
+            raise ValueError(f"{self.task_id}: {error}") from None
+
+    def _settings(self, starter_arn: str, status_arn: str) -> WaitLoopSettings:
+        if self.secret_arn:
+            auth = "secret_arn"
+        elif self.db_user:
+            auth = "db_user"
+        else:
+            auth = "iam"
+        return WaitLoopSettings(
+            variant=self.variant,
+            statement_starter_arn=starter_arn,
+            statement_status_arn=status_arn,
+            sdk_target="cluster" if self.cluster_identifier else "workgroup",
+            sdk_auth=auth,
+            sdk_with_parameters=bool(self.parameters),
+            min_seconds=self.min_poll_seconds,
+            max_seconds=self.max_poll_seconds,
+            factor=self.backoff_factor,
+            max_polls=self.max_polls,
+            timeout_seconds=self.machine_timeout_seconds,
+        )
+
+    def _function_arn(self, key: str) -> str:
+        hook = self.hook
+        return (
+            f"arn:{hook.conn_partition}:lambda:{hook.conn_region_name}:{hook.account_id}:"
+            f"function:{self.function_prefix}-{key}"
+        )
+
+    def build_definition(self) -> dict[str, Any]:
+        if self.variant == "lambda":
+            settings = self._settings(self._function_arn("statement-start"), self._function_arn("statement-status"))
+        else:
+            settings = self._settings(_PLACEHOLDER_ARN, _PLACEHOLDER_ARN)
+        return build_wait_loop(settings).to_dict()
+
+    def result_from_output(self, output: dict[str, Any]) -> dict[str, Any]:
+        """The summary with ``duration_ms`` always set (the SDK variant reports nanoseconds)."""
+        summary = dict(output)
+        if summary.get("duration_ms") is None and summary.get("duration_ns") is not None:
+            summary["duration_ms"] = max(0, summary["duration_ns"]) // 1_000_000
+        return summary
+
+    def build_input(self, context: Context) -> dict[str, Any]:
+        return {
+            "sql": self.sql,
+            "parameters": _as_parameter_list(self.parameters),
+            "database": self.database,
+            "cluster_identifier": self.cluster_identifier or None,
+            "workgroup_name": self.workgroup_name or None,
+            "secret_arn": self.secret_arn or None,
+            "db_user": self.db_user or None,
+            "statement_name": f"{self.dag_id}.{self.task_id}"[:500],
+        }
+
+
+def _as_parameter_list(parameters) -> list[dict[str, str]]:
+    """Data API parameters: every value as text (the SDK variant passes them through as is)."""
+    return [{"name": name, "value": value} for name, value in parse_parameters(parameters)]

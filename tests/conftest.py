@@ -1,0 +1,41 @@
+"""Shared fixtures: one local cloud per test session, and Airflow pointed at it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def cloud(tmp_path_factory):
+    """The whole local cloud (moto + Lambdas + DuckDB warehouse + Pipedrive sandbox)."""
+    from sandbox.cloud import CloudSettings, LocalCloud
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    local_cloud = LocalCloud(CloudSettings(port=0, state_dir=tmp_path_factory.mktemp("cloud")))
+    local_cloud.start()
+    yield local_cloud
+    local_cloud.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow(cloud, tmp_path_factory):
+    """An Airflow home whose metadata DB is migrated once, pointed at the session's cloud."""
+    from sandbox.airflow_runner import AirflowRunner
+    from sandbox.cloud import airflow_environment
+
+    runner = AirflowRunner(tmp_path_factory.mktemp("airflow_home"), airflow_environment(cloud.endpoints))
+    runner.migrate()
+    return runner
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    path = Path(os.environ.get("STEP_PATTERNS_ARTIFACTS", PROJECT_ROOT / "artifacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path

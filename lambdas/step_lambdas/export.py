@@ -34,10 +34,16 @@ MAX_RESERVE_MS = 120_000
 # Stop with a named error rather than be killed mid-upload by the Lambda timeout.
 STREAM_MARGIN_MS = 10_000
 _SPOOL_BYTES = 1024 * 1024  # contract errors stay in memory up to 1 MiB, then go to /tmp
+# Step Functions caps a state's payload at 256 KiB; the INLINE Map's items travel in it.
+MAX_INLINE_ITEMS_BYTES = 200 * 1024
 
 
 class InvalidExportRequest(ValueError):
     """The execution input cannot describe an export; the message says which field and why."""
+
+
+class TooManyChunksForInline(Exception):
+    """The manifest entries would not fit in the state payload an INLINE Map iterates over."""
 
 
 class ExportOutOfTime(Exception):
@@ -146,6 +152,13 @@ class ExportSummary:
         }
         if with_items:
             output["items"] = [e.to_json() for e in self.entries]
+            size = len(json.dumps(output["items"]))
+            if size > MAX_INLINE_ITEMS_BYTES:
+                raise TooManyChunksForInline(
+                    f"{len(self.entries)} chunks make {size} bytes of items, over the {MAX_INLINE_ITEMS_BYTES} bytes "
+                    "an INLINE Map can carry in its 256 KiB state payload; use map_mode DISTRIBUTED "
+                    f"(the manifest is written at s3://{self.bucket}/{self.manifest_key}) or a larger chunk_size"
+                )
         return output
 
 

@@ -329,3 +329,14 @@ def test_handler_returns_items_only_for_an_inline_map(monkeypatch):
     assert distributed == {"bucket": BUCKET, "prefix": "runs/2024-01-05", "manifest_key": layout.manifest_key("runs/2024-01-05"),
                            "chunks": 2, "records": 5, "contract_errors": 0, "rows": 5}
     assert inline["items"] == json.loads(s3.text(BUCKET, inline["manifest_key"]))
+
+
+def test_an_inline_map_that_would_overflow_the_state_payload_is_refused_by_name():
+    from step_lambdas.chunking import ManifestEntry
+    from step_lambdas.export import ExportSummary, TooManyChunksForInline
+
+    summary = ExportSummary(BUCKET, "p", "p/manifest.json",
+                            [ManifestEntry(i, layout.chunk_key("p", i), 1) for i in range(5000)])
+    assert "items" not in summary.to_output(with_items=False)
+    with pytest.raises(TooManyChunksForInline, match="use map_mode DISTRIBUTED"):
+        summary.to_output(with_items=True)

@@ -93,8 +93,8 @@ def test_moto_parser_accepts_every_definition(sfn, variant):
     [
         ("wait_loop_lambda", "StartStatementFailed", "Lambda.ResourceNotFoundException: "),
         ("chunked_iterator_distributed", "QueryFailed", "Lambda.ResourceNotFoundException: "),
-        # moto-only: AWS would not let States.ALL catch States.Runtime (and knows the service)
-        ("wait_loop_sdk", "StartStatementFailed", "States.Runtime: Unknown service: 'redshiftdata'"),
+        # The SDK variant's start failure needs the sandbox's Data API (service-name mapping is
+        # process-wide): tests/integration/test_wait_loop_on_sandbox.py covers it.
     ],
 )
 def test_a_failing_first_task_ends_in_its_named_fail_with_the_original_error(sfn, variant, error, cause_prefix):

@@ -146,6 +146,14 @@ class LocalCloud:
             aws_secret_access_key=SANDBOX_ACCESS_KEY,
         )
 
+    def ensure_deployed(self) -> None:
+        """Deploy again if moto's state was wiped (leaving a ``mock_aws`` resets every backend
+        in this process, the server's included)."""
+        try:
+            self.client("lambda").get_function(FunctionName=self.endpoints.functions["statement-start"])
+        except self.client("lambda").exceptions.ResourceNotFoundException:
+            self.endpoints = self._deploy(self.endpoints.aws_endpoint_url, self.endpoints.pipedrive_base_url)
+
     # -- deployment ------------------------------------------------------
     def _deploy(self, endpoint: str, pipedrive_url: str | None) -> Endpoints:
         s = self.settings

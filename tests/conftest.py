@@ -12,7 +12,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def cloud(tmp_path_factory):
+def _session_cloud(tmp_path_factory):
     """The whole local cloud (moto + Lambdas + DuckDB warehouse + Pipedrive sandbox)."""
     from sandbox.cloud import CloudSettings, LocalCloud
 
@@ -23,13 +23,20 @@ def cloud(tmp_path_factory):
     local_cloud.stop()
 
 
+@pytest.fixture
+def cloud(_session_cloud):
+    """The session's local cloud, redeployed if a unit test's ``mock_aws`` wiped moto's state."""
+    _session_cloud.ensure_deployed()
+    return _session_cloud
+
+
 @pytest.fixture(scope="session")
-def airflow(cloud, tmp_path_factory):
+def airflow(_session_cloud, tmp_path_factory):
     """An Airflow home whose metadata DB is migrated once, pointed at the session's cloud."""
     from sandbox.airflow_runner import AirflowRunner
     from sandbox.cloud import airflow_environment
 
-    runner = AirflowRunner(tmp_path_factory.mktemp("airflow_home"), airflow_environment(cloud.endpoints))
+    runner = AirflowRunner(tmp_path_factory.mktemp("airflow_home"), airflow_environment(_session_cloud.endpoints))
     runner.migrate()
     return runner
 

@@ -21,8 +21,9 @@ from moto.awslambda.models import LambdaFunction
 
 from sandbox.lambda_runtime.pool import FunctionVersion, WorkerPool
 
-_original_invoke = LambdaFunction._invoke_lambda
-_pool: WorkerPool | None = None
+# Installs nest (a test's own runtime inside the session's cloud): each uninstall restores
+# the runner that was there before it.
+_installed: list[tuple[object, WorkerPool]] = []
 _unpack_lock = threading.Lock()
 
 
@@ -54,7 +55,6 @@ def _unpacked_code(function: LambdaFunction, code_root: Path) -> Path:
 
 def install(code_root: Path, endpoint_url: str, region: str) -> WorkerPool:
     """Route every moto Lambda invocation in this process to warm worker subprocesses."""
-    global _pool
     code_root.mkdir(parents=True, exist_ok=True)
     pool = WorkerPool(_worker_base_env(endpoint_url, region))
 
@@ -78,14 +78,15 @@ def install(code_root: Path, endpoint_url: str, region: str) -> WorkerPool:
         self.save_logs(result.logs or "(no output)")
         return json.dumps(result.payload), result.errored, result.logs
 
+    _installed.append((LambdaFunction._invoke_lambda, pool))
     LambdaFunction._invoke_lambda = invoke_in_worker
-    _pool = pool
     return pool
 
 
 def uninstall() -> None:
-    global _pool
-    LambdaFunction._invoke_lambda = _original_invoke
-    if _pool is not None:
-        _pool.close()
-        _pool = None
+    """Stop the latest installed runtime's workers and restore the runner before it."""
+    if not _installed:
+        return
+    previous, pool = _installed.pop()
+    LambdaFunction._invoke_lambda = previous
+    pool.close()

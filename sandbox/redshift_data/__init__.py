@@ -30,8 +30,8 @@ def install(
     """Make moto's redshift-data (every account and region) run statements on ``engine_url``.
 
     Also maps Step Functions' SDK service names (``aws-sdk:redshiftdata:...``) to botocore's.
-    Returns the Warehouse (``execute()`` seeds/inspects the same engine). Raises
-    RuntimeError when already installed.
+    Returns the Warehouse (``execute()`` seeds/inspects the same engine). Installs nest:
+    ``uninstall()`` goes back to the previously installed engine.
     """
     warehouse = Warehouse(engine_url, page_size=page_size, workers=workers, retention_hours=retention_hours)
     try:
@@ -44,13 +44,15 @@ def install(
 
 
 def uninstall() -> None:
-    """Restore moto's own redshift-data and close the installed Warehouse (idempotent)."""
+    """Close the latest installed Warehouse and go back to the previous one, or to moto's own
+    redshift-data when none is left (idempotent)."""
     warehouse = moto_adapter.detach()
-    uninstall_sdk_service_names()
+    if moto_adapter.installed() is None:
+        uninstall_sdk_service_names()
     if warehouse is not None:
         warehouse.close()
 
 
 def installed() -> Warehouse | None:
     """The Warehouse moto currently uses, if any."""
-    return moto_adapter._warehouse
+    return moto_adapter.installed()

@@ -20,6 +20,7 @@ from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse
 from .warehouse import DataApiError, Warehouse
 
 _warehouse: Warehouse | None = None
+_stack: list[Warehouse] = []
 _saved: dict[tuple[type, str], Any] = {}
 _MISSING = object()
 
@@ -148,23 +149,37 @@ _PATCHES: dict[type, dict[str, Any]] = {
 
 
 def attach(warehouse: Warehouse) -> None:
+    """Route moto's redshift-data to ``warehouse``.
+
+    Attachments nest: a test that installs its own engine while the session's local cloud
+    is up gets it until it detaches, and the cloud's engine answers again afterwards.
+    """
     global _warehouse
-    if _warehouse is not None:
-        raise RuntimeError("sandbox.redshift_data is already installed: call uninstall() first")
-    for cls, methods in _PATCHES.items():
-        for name, function in methods.items():
-            _saved[(cls, name)] = cls.__dict__.get(name, _MISSING)
-            setattr(cls, name, function)
+    if not _stack:
+        for cls, methods in _PATCHES.items():
+            for name, function in methods.items():
+                _saved[(cls, name)] = cls.__dict__.get(name, _MISSING)
+                setattr(cls, name, function)
+    _stack.append(warehouse)
     _warehouse = warehouse
 
 
 def detach() -> Warehouse | None:
+    """Stop routing to the latest attached warehouse; returns it (None if none was attached)."""
     global _warehouse
-    for (cls, name), original in _saved.items():
-        if original is _MISSING:
-            delattr(cls, name)
-        else:
-            setattr(cls, name, original)
-    _saved.clear()
-    warehouse, _warehouse = _warehouse, None
+    if not _stack:
+        return None
+    warehouse = _stack.pop()
+    _warehouse = _stack[-1] if _stack else None
+    if not _stack:
+        for (cls, name), original in _saved.items():
+            if original is _MISSING:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, original)
+        _saved.clear()
     return warehouse
+
+
+def installed() -> Warehouse | None:
+    return _warehouse

@@ -1,4 +1,4 @@
-"""The generated definitions on moto's Step Functions interpreter, in-process (no server).
+"""The generated definitions on moto's Step Functions interpreter (the session's moto server).
 
 Whole executions with the real Lambdas and the Redshift Data API belong to the sandbox
 tests; here we check what needs no Lambda: moto's parser accepts every variant, the
@@ -19,10 +19,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import uuid
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from step_patterns.asl import (
     ChunkedIteratorSettings,
@@ -66,12 +65,14 @@ VARIANTS = {
 
 
 @pytest.fixture
-def sfn():
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        yield boto3.client("stepfunctions", region_name="us-east-1")
+def sfn(cloud):
+    # The session's server, not mock_aws: leaving mock_aws resets every moto backend in the
+    # process, which would wipe the local cloud the other tests share.
+    return cloud.client("stepfunctions")
 
 
 def _run(sfn, machine: StateMachine, execution_input: dict, name: str = "machine"):
+    name = f"{name}-{uuid.uuid4().hex[:8]}"  # the server outlives this test
     arn = sfn.create_state_machine(name=name, definition=machine.to_json(), roleArn=ROLE)["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=arn, name=f"{name}-run", input=json.dumps(execution_input))["executionArn"]
     deadline = time.monotonic() + 30
@@ -84,7 +85,8 @@ def _run(sfn, machine: StateMachine, execution_input: dict, name: str = "machine
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_moto_parser_accepts_every_definition(sfn, variant):
-    arn = sfn.create_state_machine(name=variant, definition=VARIANTS[variant]().to_json(), roleArn=ROLE)["stateMachineArn"]
+    name = f"{variant}-{uuid.uuid4().hex[:8]}"
+    arn = sfn.create_state_machine(name=name, definition=VARIANTS[variant]().to_json(), roleArn=ROLE)["stateMachineArn"]
     assert json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"]) == VARIANTS[variant]().to_dict()
 
 
@@ -206,9 +208,9 @@ def test_sdk_summary_of_a_running_statement_goes_back_to_the_loop(sfn):
     assert json.loads(described["output"])["statement"]["error"] is None
 
 
-def test_distributed_map_reads_the_manifest_from_s3_and_builds_each_chunk_input(sfn):
+def test_distributed_map_reads_the_manifest_from_s3_and_builds_each_chunk_input(sfn, cloud):
     """The real SyncChunks Map with its processor swapped for a Pass that echoes its input."""
-    s3 = boto3.client("s3", region_name="us-east-1")
+    s3 = cloud.client("s3")
     s3.create_bucket(Bucket="step-patterns-chunks")
     manifest = [{"index": i, "key": f"run/chunks/{i:05d}.jsonl", "records": 10} for i in range(3)]
     s3.put_object(Bucket="step-patterns-chunks", Key="run/manifest.json", Body=json.dumps(manifest))

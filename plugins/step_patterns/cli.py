@@ -17,6 +17,7 @@ COMMANDS = {
     "render": "render",
     "sync": "sync",
     "sandbox": "sandbox",
+    "demo": "demo",
 }
 
 

@@ -133,13 +133,15 @@ def describe_failure(event: dict[str, Any]) -> str:
 
 
 def readable_cause(cause: str | None) -> str:
-    """A Lambda error's cause is its JSON error payload: show the message, not the JSON."""
+    """A Lambda error's cause is its JSON error payload (our Fail states prefix it with the
+    original error name, ``"Name: {...}"``): show the message, not the JSON and stack."""
     if not cause:
         return "no cause given"
+    _, brace, rest = cause.partition("{")
     try:
-        payload = json.loads(cause)
+        payload = json.loads(brace + rest) if brace else None
     except ValueError:
-        return cause
+        payload = None
     if isinstance(payload, dict) and "errorMessage" in payload:
         return f"{payload.get('errorType', 'Error')}: {payload['errorMessage']}"
     return cause

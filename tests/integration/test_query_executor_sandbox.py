@@ -16,7 +16,7 @@ from step_lambdas.chunking import chunk_size_for_rate
 FUNCTION = "step-patterns-query-executor"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def leads(cloud):
     """A table of 23 leads on two days; lead 7 has no company (a contract error)."""
     table = f"leads_{uuid.uuid4().hex[:8]}"

@@ -32,6 +32,12 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         memory_mb=1024,
         description="Runs the chunked iterator's query; writes its records to S3 as JSON Lines chunks and a manifest.",
     ),
+    "chunk-syncer": FunctionSpec(
+        handler="step_lambdas.handlers.chunk_syncer.handler",
+        timeout_s=900,
+        memory_mb=512,
+        description="Upserts one chunk into Pipedrive Deals through the rolling-window limiter; stops early with a cursor.",
+    ),
     "report": FunctionSpec(
         handler="step_lambdas.handlers.report.handler",
         timeout_s=60,

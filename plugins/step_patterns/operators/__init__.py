@@ -1,3 +1,4 @@
+from step_patterns.operators.chunked_iterator import ChunkedIteratorOperator
 from step_patterns.operators.wait_loop import WaitLoopOperator
 
-__all__ = ["WaitLoopOperator"]
+__all__ = ["ChunkedIteratorOperator", "WaitLoopOperator"]

@@ -31,6 +31,8 @@ class StateMachineOperator(AwsBaseOperator[StepPatternsHook]):
     :param role_arn: IAM role Step Functions assumes to run the machine.
     :param state_machine_name: name of the machine to create or update; default derived
         from the DAG and task ids, so each task owns one machine.
+    :param function_prefix: name prefix of the deployed bundle functions
+        (``<prefix>-query-executor``, ...).
     :param poll_interval: seconds between status polls while deferred.
     :param deferral_timeout: how long to wait for the execution before failing the task.
     """
@@ -45,6 +47,7 @@ class StateMachineOperator(AwsBaseOperator[StepPatternsHook]):
         *,
         role_arn: str,
         state_machine_name: str | None = None,
+        function_prefix: str = "step-patterns",
         poll_interval: float = 10.0,
         deferral_timeout: timedelta | None = None,
         **kwargs,
@@ -54,6 +57,7 @@ class StateMachineOperator(AwsBaseOperator[StepPatternsHook]):
             raise ValueError(f"{self.task_id}: poll_interval must be > 0, got {poll_interval}")
         self.role_arn = role_arn
         self.state_machine_name = state_machine_name
+        self.function_prefix = function_prefix
         self.poll_interval = poll_interval
         self.deferral_timeout = deferral_timeout
 
@@ -67,6 +71,14 @@ class StateMachineOperator(AwsBaseOperator[StepPatternsHook]):
     def result_from_output(self, output: Any) -> Any:
         """The XCom value of a successful execution (default: its output)."""
         return output
+
+    def function_arn(self, key: str) -> str:
+        """ARN of a bundle function (``key`` as in ``step_lambdas.manifest``) in this account."""
+        hook = self.hook
+        return (
+            f"arn:{hook.conn_partition}:lambda:{hook.conn_region_name}:{hook.account_id}:"
+            f"function:{self.function_prefix}-{key}"
+        )
 
     # -- the shared flow ------------------------------------------------
     def execute(self, context: Context) -> Any:

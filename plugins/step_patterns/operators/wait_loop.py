@@ -7,31 +7,26 @@ from typing import Any
 
 from airflow.sdk import Context
 
-from step_lambdas.warehouse import parse_parameters
 from step_patterns.asl import WaitLoopSettings, build_wait_loop
 from step_patterns.operators.base import StateMachineOperator
+from step_patterns.operators.statement import STATEMENT_TEMPLATE_FIELDS, RedshiftStatementMixin
 
 VARIANTS = ("lambda", "sdk")
 _PLACEHOLDER_ARN = "arn:aws:lambda:us-east-1:000000000000:function:placeholder"
 
 
-class WaitLoopOperator(StateMachineOperator):
+class WaitLoopOperator(RedshiftStatementMixin, StateMachineOperator):
     """Run ``sql`` on Redshift through the Data API and wait for it in a Choice/Wait loop.
 
     The task's XCom is the statement summary (``statement_id``, ``status``,
     ``result_rows``, ``has_result_set``, ``duration_ms``/``duration_ns``, ``query``);
     the task fails with Redshift's error text when the statement fails or is aborted.
 
-    :param sql: the statement (templated). Values belong in ``parameters``, never in the SQL.
-    :param parameters: named ``:params`` (templated): a dict or ``[{"name", "value"}]``.
-    :param database: the Redshift database (templated).
-    :param cluster_identifier: a provisioned cluster, or
-    :param workgroup_name: a Redshift Serverless workgroup (give exactly one).
-    :param secret_arn: Secrets Manager secret with the database credentials, or
-    :param db_user: a database user (temporary credentials; clusters only).
+    The statement's parameters (``sql``, ``parameters``, ``database``,
+    ``cluster_identifier`` or ``workgroup_name``, ``secret_arn`` or ``db_user``) are
+    described in :class:`~step_patterns.operators.statement.RedshiftStatementMixin`.
     :param variant: ``"lambda"`` (bundled statement Lambdas) or ``"sdk"`` (Step Functions
         calls the Data API itself; no Lambda).
-    :param function_prefix: name prefix of the deployed bundle functions.
     :param min_poll_seconds, max_poll_seconds, backoff_factor: the poll waits grow from min
         to max by this factor.
     :param max_polls: poll budget; the execution fails with ``StatementPollBudgetExhausted``
@@ -39,11 +34,7 @@ class WaitLoopOperator(StateMachineOperator):
     :param machine_timeout_seconds: the state machine's ``TimeoutSeconds``.
     """
 
-    template_fields: Sequence[str] = (
-        *StateMachineOperator.template_fields,
-        "sql", "parameters", "database", "cluster_identifier", "workgroup_name",
-        "secret_arn", "db_user",
-    )
+    template_fields: Sequence[str] = (*StateMachineOperator.template_fields, *STATEMENT_TEMPLATE_FIELDS)
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"sql": "sql", "parameters": "json"}
 
@@ -58,7 +49,6 @@ class WaitLoopOperator(StateMachineOperator):
         db_user: str | None = None,
         parameters: dict[str, Any] | list[dict[str, Any]] | None = None,
         variant: str = "lambda",
-        function_prefix: str = "step-patterns",
         min_poll_seconds: int = 2,
         max_poll_seconds: int = 60,
         backoff_factor: float = 2.0,
@@ -67,22 +57,13 @@ class WaitLoopOperator(StateMachineOperator):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if bool(cluster_identifier) == bool(workgroup_name):
-            raise ValueError(
-                f"{self.task_id}: give exactly one of cluster_identifier (provisioned cluster) "
-                "or workgroup_name (Redshift Serverless)"
-            )
+        self.init_statement(
+            sql=sql, database=database, cluster_identifier=cluster_identifier,
+            workgroup_name=workgroup_name, secret_arn=secret_arn, db_user=db_user, parameters=parameters,
+        )
         if variant not in VARIANTS:
             raise ValueError(f"{self.task_id}: variant must be one of {VARIANTS}, got {variant!r}")
-        self.sql = sql
-        self.database = database
-        self.cluster_identifier = cluster_identifier
-        self.workgroup_name = workgroup_name
-        self.secret_arn = secret_arn
-        self.db_user = db_user
-        self.parameters = parameters
         self.variant = variant
-        self.function_prefix = function_prefix
         self.min_poll_seconds = min_poll_seconds
         self.max_poll_seconds = max_poll_seconds
         self.backoff_factor = backoff_factor
@@ -114,16 +95,9 @@ class WaitLoopOperator(StateMachineOperator):
             timeout_seconds=self.machine_timeout_seconds,
         )
 
-    def _function_arn(self, key: str) -> str:
-        hook = self.hook
-        return (
-            f"arn:{hook.conn_partition}:lambda:{hook.conn_region_name}:{hook.account_id}:"
-            f"function:{self.function_prefix}-{key}"
-        )
-
     def build_definition(self) -> dict[str, Any]:
         if self.variant == "lambda":
-            settings = self._settings(self._function_arn("statement-start"), self._function_arn("statement-status"))
+            settings = self._settings(self.function_arn("statement-start"), self.function_arn("statement-status"))
         else:
             settings = self._settings(_PLACEHOLDER_ARN, _PLACEHOLDER_ARN)
         return build_wait_loop(settings).to_dict()
@@ -136,18 +110,4 @@ class WaitLoopOperator(StateMachineOperator):
         return summary
 
     def build_input(self, context: Context) -> dict[str, Any]:
-        return {
-            "sql": self.sql,
-            "parameters": _as_parameter_list(self.parameters),
-            "database": self.database,
-            "cluster_identifier": self.cluster_identifier or None,
-            "workgroup_name": self.workgroup_name or None,
-            "secret_arn": self.secret_arn or None,
-            "db_user": self.db_user or None,
-            "statement_name": f"{self.dag_id}.{self.task_id}"[:500],
-        }
-
-
-def _as_parameter_list(parameters) -> list[dict[str, str]]:
-    """Data API parameters: every value as text (the SDK variant passes them through as is)."""
-    return [{"name": name, "value": value} for name, value in parse_parameters(parameters)]
+        return self.statement_input()

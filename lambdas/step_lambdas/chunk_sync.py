@@ -1,0 +1,159 @@
+"""The chunk syncer's work: upsert one chunk's records into Pipedrive, a segment at a time.
+
+Input (see ``step_patterns.asl.chunked_iterator``)::
+
+    {"chunk": {"index", "key", "records"}, "cursor": int,
+     "target": {"external_id_field", "pipedrive_secret_arn", "pipedrive_base_url",
+                "rate": {"requests", "per_seconds"}, "concurrency"},
+     "output": {"bucket", "prefix", "sync_state_prefix"}}
+
+It stops sending before the Lambda's timeout and returns the cursor of the next record;
+the state machine calls it again from there. Every create is in the sync state before the
+next attempt, so a rerun (Step Functions retry, redrive, Airflow retry) creates nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from step_lambdas import layout
+from step_lambdas.pipedrive import (
+    PipedriveClient,
+    S3SyncState,
+    SlidingWindowLimiter,
+    SyncOptions,
+    deadline_from_remaining_ms,
+    load_api_token,
+    sync_records,
+)
+from step_lambdas.results import SegmentCounts, SegmentResult, write_segment_result
+
+
+class InvalidChunkRequest(ValueError):
+    """The chunk syncer's input is malformed; the message says which field."""
+
+
+class ChunkObjectInvalid(ValueError):
+    """A chunk object in S3 is not the JSON Lines the query executor writes."""
+
+
+@dataclass(frozen=True)
+class ChunkSyncRequest:
+    index: int
+    key: str
+    cursor: int
+    bucket: str
+    prefix: str
+    sync_state_prefix: str
+    base_url: str
+    secret_arn: str
+    external_id_field: str
+    rate_requests: int
+    rate_window_s: float
+    concurrency: int
+
+    @classmethod
+    def from_event(cls, event: Any) -> "ChunkSyncRequest":
+        try:
+            chunk, target, output = event["chunk"], event["target"], event["output"]
+            rate = target["rate"]
+            request = cls(
+                index=int(chunk["index"]),
+                key=str(chunk["key"]),
+                cursor=int(event.get("cursor") or 0),
+                bucket=str(output["bucket"]),
+                prefix=layout.normalize_prefix(output.get("prefix", "")),
+                sync_state_prefix=str(output["sync_state_prefix"]),
+                base_url=str(target["pipedrive_base_url"]),
+                secret_arn=str(target["pipedrive_secret_arn"]),
+                external_id_field=str(target["external_id_field"]),
+                rate_requests=int(rate["requests"]),
+                rate_window_s=float(rate["per_seconds"]),
+                concurrency=int(target.get("concurrency") or 8),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise InvalidChunkRequest(f"chunk syncer input is missing or has a bad field: {error!r}") from None
+        if request.cursor < 0 or request.rate_requests < 1 or request.rate_window_s <= 0 or request.concurrency < 1:
+            raise InvalidChunkRequest(
+                f"cursor must be >= 0, rate and concurrency positive; got cursor={request.cursor}, "
+                f"rate={request.rate_requests}/{request.rate_window_s}s, concurrency={request.concurrency}"
+            )
+        return request
+
+
+def read_chunk(s3: Any, bucket: str, key: str) -> list[dict[str, Any]]:
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    records = []
+    for number, line in enumerate(body.iter_lines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as error:
+            raise ChunkObjectInvalid(f"s3://{bucket}/{key} line {number}: not JSON ({error})") from None
+        if not isinstance(record, dict):
+            raise ChunkObjectInvalid(f"s3://{bucket}/{key} line {number}: expected an object")
+        records.append(record)
+    return records
+
+
+# One client (and so one limiter) per container and target: a warm container that picks up
+# the next segment keeps the rolling window it already knows instead of bursting again.
+_clients: dict[tuple, PipedriveClient] = {}
+_clients_lock = threading.Lock()
+
+
+def pipedrive_client(request: ChunkSyncRequest, secrets: Any) -> PipedriveClient:
+    key = (request.base_url, request.secret_arn, request.rate_requests, request.rate_window_s)
+    with _clients_lock:
+        if key not in _clients:
+            token = load_api_token(request.secret_arn, secrets_client=secrets)
+            limiter = SlidingWindowLimiter(limit=request.rate_requests, window_s=request.rate_window_s)
+            _clients[key] = PipedriveClient(request.base_url, token, limiter, pool_size=max(16, request.concurrency))
+        return _clients[key]
+
+
+def sync_chunk(request: ChunkSyncRequest, s3: Any, secrets: Any, remaining_ms: Callable[[], int]) -> dict[str, Any]:
+    records = read_chunk(s3, request.bucket, request.key)
+    if request.cursor > len(records):
+        raise InvalidChunkRequest(f"cursor {request.cursor} is past the chunk's {len(records)} records")
+    state = S3SyncState(request.bucket, request.sync_state_prefix,
+                        writer_id=f"chunk-{request.index:06d}", s3_client=s3)
+    report = sync_records(
+        records,
+        client=pipedrive_client(request, secrets),
+        state=state,
+        options=SyncOptions(external_id_field=request.external_id_field, concurrency=request.concurrency),
+        start=request.cursor,
+        deadline=deadline_from_remaining_ms(remaining_ms()),
+    )
+    summary = report.summary
+    failed_key = None
+    if report.failures:
+        failed_key = layout.segment_key(request.prefix, request.index, request.cursor).replace(
+            ".json", "-failed.jsonl"
+        )
+        lines = (json.dumps({"chunk": request.index, "index": r.index, "external_id": r.external_id,
+                             "reasons": r.reasons}) for r in report.failures)
+        s3.put_object(Bucket=request.bucket, Key=failed_key, Body="\n".join(lines).encode() + b"\n")
+    counts = SegmentCounts(
+        records=summary.cursor - request.cursor,
+        created=summary.created,
+        updated=summary.updated,
+        unchanged=summary.unchanged,
+        failed=summary.failed,
+        requests=summary.requests,
+        responses_429=summary.responses_429,
+        elapsed_s=round(summary.elapsed_s, 3),
+    )
+    write_segment_result(s3, request.bucket, request.prefix, SegmentResult(
+        chunk=request.index, cursor_start=request.cursor, cursor_end=summary.cursor,
+        counts=counts, failed_key=failed_key,
+    ))
+    if report.stop_error is not None:
+        # Daily budget, an HTML block page, a refused token: going on cannot help.
+        raise report.stop_error
+    return {"done": summary.complete, "cursor": summary.cursor, "counts": counts.__dict__}

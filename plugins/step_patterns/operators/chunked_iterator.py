@@ -1,0 +1,174 @@
+"""ChunkedIteratorOperator: sync a query's records into Pipedrive Deals through the chunked iterator."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import Context
+
+from step_lambdas.pipedrive.rate import parse_rate
+from step_patterns.asl import ChunkedIteratorSettings, build_chunked_iterator
+from step_patterns.operators.base import ExecutionFailed, StateMachineOperator
+from step_patterns.operators.statement import STATEMENT_TEMPLATE_FIELDS, RedshiftStatementMixin
+
+MAP_MODES = ("DISTRIBUTED", "INLINE")
+DEFAULT_PREFIX = "step-patterns/runs/{dag_id}/{task_id}/{{{{ data_interval_start | ds }}}}"
+DEFAULT_STATE_PREFIX = "step-patterns/sync-state/{dag_id}/{task_id}"
+
+
+class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
+    """Create or update Pipedrive Deals from a Redshift query, at the rate limit's full speed.
+
+    The query's rows are written to S3 in chunks; a Map state hands each chunk to the
+    chunk-syncer Lambda, which upserts it through one rolling-window rate limiter and keeps
+    a sync state (external id -> deal id, content hash) so reruns create nothing twice and
+    unchanged records cost no request. The task's XCom is the run's report (records,
+    created, updated, unchanged, failed, 429s, requests/s, where the failures are); the task
+    fails when the execution fails or more than ``max_failed_records`` records failed.
+
+    Statement parameters: see :class:`~step_patterns.operators.statement.RedshiftStatementMixin`.
+    The SQL should ``ORDER BY`` the external id (chunks are then the same on a rerun).
+
+    :param pipedrive_secret_arn: Secrets Manager secret holding the Pipedrive API token (the
+        raw token or ``{"api_token": ...}``). Only the ARN travels; never the token.
+    :param pipedrive_base_url: ``https://<company>.pipedrive.com`` (templated).
+    :param external_id_field: name (or 40-char key) of the Deal custom field that stores the
+        warehouse key.
+    :param field_mapping: query column -> Deal field, ``external_id``, or custom field name.
+    :param bucket: S3 bucket for chunks, results and sync state (templated).
+    :param prefix: S3 prefix of this run (templated; default per DAG, task and data interval,
+        so a backfilled day writes under its own prefix).
+    :param sync_state_prefix: S3 prefix of the sync state shared by all runs of this task.
+    :param rate: Pipedrive's burst limit as ``N/Ws`` (e.g. ``"20/2s"``); split evenly between
+        concurrent chunk syncers.
+    :param concurrency: requests in flight per chunk syncer (latency must not waste the budget).
+    :param chunk_size: records per chunk; default computed from the rate and the syncer's
+        time budget.
+    :param map_mode: ``"DISTRIBUTED"`` (default; manifest read from S3) or ``"INLINE"`` (small runs).
+    :param max_concurrency: chunk syncers running at once (default 1: one writer per token).
+    :param max_failed_records: failed records tolerated before the task fails (default 0).
+    """
+
+    template_fields: Sequence[str] = (
+        *StateMachineOperator.template_fields,
+        *STATEMENT_TEMPLATE_FIELDS,
+        "pipedrive_secret_arn", "pipedrive_base_url", "bucket", "prefix", "sync_state_prefix",
+        "field_mapping",
+    )
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers = {"sql": "sql", "parameters": "json", "field_mapping": "json"}
+
+    def __init__(
+        self,
+        *,
+        sql: str,
+        database: str,
+        pipedrive_secret_arn: str,
+        bucket: str,
+        cluster_identifier: str | None = None,
+        workgroup_name: str | None = None,
+        secret_arn: str | None = None,
+        db_user: str | None = None,
+        parameters: dict[str, Any] | list[dict[str, Any]] | None = None,
+        pipedrive_base_url: str = "https://api.pipedrive.com",
+        external_id_field: str = "External ID",
+        field_mapping: dict[str, str] | None = None,
+        prefix: str | None = None,
+        sync_state_prefix: str | None = None,
+        rate: str = "20/2s",
+        concurrency: int = 8,
+        chunk_size: int | None = None,
+        map_mode: str = "DISTRIBUTED",
+        max_concurrency: int = 1,
+        max_failed_records: int = 0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.init_statement(
+            sql=sql, database=database, cluster_identifier=cluster_identifier,
+            workgroup_name=workgroup_name, secret_arn=secret_arn, db_user=db_user, parameters=parameters,
+        )
+        problems = []
+        try:
+            self.rate_limit, self.rate_window_s = parse_rate(rate)
+        except ValueError as error:
+            problems.append(str(error))
+        if map_mode not in MAP_MODES:
+            problems.append(f"map_mode must be one of {', '.join(MAP_MODES)}, got {map_mode!r}")
+        for name, value, minimum in (
+            ("concurrency", concurrency, 1),
+            ("max_concurrency", max_concurrency, 1),
+            ("max_failed_records", max_failed_records, 0),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                problems.append(f"{name} must be an integer >= {minimum}, got {value!r}")
+        if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+            problems.append(f"chunk_size must be a positive integer or None (computed), got {chunk_size!r}")
+        if not problems and self.rate_limit < max_concurrency:
+            problems.append(
+                f"rate {rate} cannot be split between {max_concurrency} concurrent chunk syncers "
+                "(each needs at least 1 request per window)"
+            )
+        if not pipedrive_secret_arn:
+            problems.append("pipedrive_secret_arn is required (the token itself never travels)")
+        if problems:
+            raise ValueError(f"{self.task_id}: " + "; ".join(problems))
+        self.pipedrive_secret_arn = pipedrive_secret_arn
+        self.pipedrive_base_url = pipedrive_base_url
+        self.external_id_field = external_id_field
+        self.field_mapping = field_mapping or {}
+        self.bucket = bucket
+        self.prefix = prefix or DEFAULT_PREFIX.format(dag_id=self.dag_id, task_id=self.task_id)
+        self.sync_state_prefix = sync_state_prefix or DEFAULT_STATE_PREFIX.format(
+            dag_id=self.dag_id, task_id=self.task_id
+        )
+        self.rate = rate
+        self.concurrency = concurrency
+        self.chunk_size = chunk_size
+        self.map_mode = map_mode
+        self.max_concurrency = max_concurrency
+        self.max_failed_records = max_failed_records
+
+    def build_definition(self) -> dict[str, Any]:
+        settings = ChunkedIteratorSettings(
+            query_executor_arn=self.function_arn("query-executor"),
+            chunk_syncer_arn=self.function_arn("chunk-syncer"),
+            report_arn=self.function_arn("report"),
+            map_mode=self.map_mode,
+            max_concurrency=self.max_concurrency,
+        )
+        return build_chunked_iterator(settings).to_dict()
+
+    def build_input(self, context: Context) -> dict[str, Any]:
+        return {
+            "query": self.statement_input(),
+            "target": {
+                "external_id_field": self.external_id_field,
+                "field_mapping": self.field_mapping,
+                "pipedrive_secret_arn": self.pipedrive_secret_arn,
+                "pipedrive_base_url": self.pipedrive_base_url,
+                # each concurrent syncer gets its share, so together they stay under N
+                "rate": {"requests": self.rate_limit // self.max_concurrency, "per_seconds": self.rate_window_s},
+                "concurrency": self.concurrency,
+            },
+            "output": {"bucket": self.bucket, "prefix": self.prefix, "sync_state_prefix": self.sync_state_prefix},
+            "chunk_size": self.chunk_size,
+            "map_mode": self.map_mode,
+        }
+
+    def result_from_output(self, report: dict[str, Any]) -> dict[str, Any]:
+        self.log.info(
+            "Synced %s records: %s created, %s updated, %s unchanged, %s failed (%s contract errors); "
+            "%s requests, %s answered 429, %.1f requests/s in %.1f s",
+            report.get("records"), report.get("created"), report.get("updated"), report.get("unchanged"),
+            report.get("failed"), report.get("contract_errors"), report.get("requests"),
+            report.get("responses_429"), report.get("requests_per_second") or 0.0, report.get("elapsed_s") or 0.0,
+        )
+        failed = (report.get("failed") or 0)
+        if failed > self.max_failed_records:
+            raise ExecutionFailed(
+                f"{failed} records failed, more than max_failed_records={self.max_failed_records}; "
+                f"reasons per record: {report.get('failures_location')}"
+            )
+        return report

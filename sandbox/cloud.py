@@ -146,6 +146,13 @@ class LocalCloud:
             aws_secret_access_key=SANDBOX_ACCESS_KEY,
         )
 
+    def kill_lambda(self, key: str, *, after_s: float, error_type: str = "Sandbox.Timedout", times: int = 1) -> None:
+        """Kill the next ``times`` invocations of bundle function ``key`` ``after_s`` seconds in."""
+        lambda_runtime.inject_fault(
+            function_name(key, self.settings.function_prefix),
+            lambda_runtime.KillFault(after_s=after_s, error_type=error_type, times=times),
+        )
+
     def ensure_deployed(self) -> None:
         """Deploy again if moto's state was wiped (leaving a ``mock_aws`` resets every backend
         in this process, the server's included)."""

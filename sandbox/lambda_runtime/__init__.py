@@ -19,7 +19,7 @@ from pathlib import Path
 
 from moto.awslambda.models import LambdaFunction
 
-from sandbox.lambda_runtime.pool import FunctionVersion, WorkerPool
+from sandbox.lambda_runtime.pool import FunctionVersion, KillFault, WorkerPool
 
 # Installs nest (a test's own runtime inside the session's cloud): each uninstall restores
 # the runner that was there before it.
@@ -81,6 +81,13 @@ def install(code_root: Path, endpoint_url: str, region: str) -> WorkerPool:
     _installed.append((LambdaFunction._invoke_lambda, pool))
     LambdaFunction._invoke_lambda = invoke_in_worker
     return pool
+
+
+def inject_fault(function_name: str, fault: KillFault) -> None:
+    """Arm ``fault`` on the function's next invocations in the current runtime."""
+    if not _installed:
+        raise RuntimeError("no Lambda runtime is installed")
+    _installed[-1][1].inject(function_name, fault)
 
 
 def uninstall() -> None:

@@ -38,6 +38,16 @@ class FunctionVersion:
 
 
 @dataclass
+class KillFault:
+    """Kill the next ``times`` invocations of a function ``after_s`` seconds in, ending them as
+    ``error_type`` (``Sandbox.Timedout`` as at a timeout, ``Runtime.ExitError`` as at a crash)."""
+
+    after_s: float
+    error_type: str = "Sandbox.Timedout"
+    times: int = 1
+
+
+@dataclass
 class Invocation:
     payload: object
     errored: bool
@@ -84,8 +94,8 @@ class _Worker:
             lines, self._log_lines = self._log_lines, []
         return "".join(lines)
 
-    def invoke(self, event: object, deadline_epoch_s: float) -> Invocation | None:
-        """Run one event; ``None`` when the deadline passed (the caller kills this worker)."""
+    def invoke(self, event: object, deadline_epoch_s: float, cut_at_epoch_s: float | None = None) -> Invocation | None:
+        """Run one event; ``None`` when the deadline (or the cut) passed: the caller kills this worker."""
         request_id = str(uuid.uuid4())
         self._log_done.clear()
         self.process.stdin.write(json.dumps({
@@ -95,7 +105,7 @@ class _Worker:
             "deadline_epoch_s": deadline_epoch_s,
         }) + "\n")
         self.process.stdin.flush()
-        line = _readline_until(self._results, deadline_epoch_s)
+        line = _readline_until(self._results, cut_at_epoch_s or deadline_epoch_s)
         if line is None:
             return None
         if not line:  # the worker died (os._exit, OOM kill, segfault)
@@ -144,22 +154,39 @@ class WorkerPool:
     def __init__(self, base_env: dict[str, str]):
         self._base_env = base_env
         self._idle: dict[FunctionVersion, list[_Worker]] = {}
+        self._faults: dict[str, KillFault] = {}
         self._lock = threading.Lock()
+
+    def inject(self, function_name: str, fault: KillFault) -> None:
+        """Arm a fault for the function's next invocations (tests and reliability drills)."""
+        with self._lock:
+            self._faults[function_name] = fault
+
+    def _take_fault(self, version: FunctionVersion) -> KillFault | None:
+        name = version.function_arn.rsplit(":", 1)[-1]
+        with self._lock:
+            fault = self._faults.get(name)
+            if fault is None:
+                return None
+            fault.times -= 1
+            if fault.times <= 0:
+                del self._faults[name]
+            return fault
 
     def invoke(self, version: FunctionVersion, event: object) -> Invocation:
         worker = self._checkout(version)
+        fault = self._take_fault(version)
         started = time.time()
-        result = worker.invoke(event, deadline_epoch_s=started + version.timeout_s)
+        # The handler sees its real deadline; a fault only cuts the invocation short.
+        cut_at = started + min(version.timeout_s, fault.after_s) if fault else None
+        result = worker.invoke(event, deadline_epoch_s=started + version.timeout_s, cut_at_epoch_s=cut_at)
         if result is None:
             logs = worker.kill()
-            return Invocation(
-                payload={
-                    "errorType": "Sandbox.Timedout",
-                    "errorMessage": f"Task timed out after {version.timeout_s:.2f} seconds",
-                },
-                errored=True,
-                logs=logs,
-            )
+            if fault is not None and fault.after_s < version.timeout_s:
+                error_type, message = fault.error_type, f"killed by an injected fault after {fault.after_s:.2f} s"
+            else:
+                error_type, message = "Sandbox.Timedout", f"Task timed out after {version.timeout_s:.2f} seconds"
+            return Invocation(payload={"errorType": error_type, "errorMessage": message}, errored=True, logs=logs)
         if worker.alive:
             self._checkin(worker)
         return result

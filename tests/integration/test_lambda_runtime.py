@@ -139,3 +139,12 @@ def test_logs_reach_cloudwatch_logs(lambda_client):
     )
     events = logs.filter_log_events(logGroupName="/aws/lambda/echo")["events"]
     assert any("hello from the handler" in event["message"] for event in events)
+
+
+def test_injected_kill_ends_the_next_invocation_only(lambda_client):
+    lambda_runtime.inject_fault("sleepy", lambda_runtime.KillFault(after_s=0.5, error_type="Runtime.ExitError"))
+    error, payload = _invoke(lambda_client, "sleepy", {"seconds": 1.5})
+    assert error and payload["errorType"] == "Runtime.ExitError"
+    assert "injected fault" in payload["errorMessage"]
+    error, payload = _invoke(lambda_client, "sleepy", {"seconds": 0.1})
+    assert error is None and payload["slept"] == 0.1

@@ -54,10 +54,11 @@ EXPORT_PATH = "$.export"
 EXPORT_FIELDS = ("bucket", "prefix", "manifest_key", "chunks", "records", "contract_errors")
 SYNC_RESULT_FIELDS = ("done", "cursor", "counts")
 
-# A Lambda that timed out or was killed ends as Sandbox.Timedout (or Lambda.Unknown on older
+# A Lambda that timed out or was killed ends as Sandbox.Timedout, Runtime.ExitError (crash,
+# out of memory) or Lambda.Unknown (older
 # runtimes). Retrying those is safe only for the chunk syncer, whose contract is that a rerun
 # of the same chunk creates nothing twice.
-IDEMPOTENT_RERUN_ERRORS = ("Sandbox.Timedout", "Lambda.Unknown")
+IDEMPOTENT_RERUN_ERRORS = ("Sandbox.Timedout", "Runtime.ExitError", "Lambda.Unknown")
 
 MapMode = Literal["DISTRIBUTED", "INLINE"]
 

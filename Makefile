@@ -5,7 +5,7 @@ UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 VENV := .venv/.synced
 
-.PHONY: demo test sandbox render lint clean
+.PHONY: demo test sandbox render lint clean package deploy
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -26,6 +26,9 @@ sandbox: $(VENV)  ## keep the local cloud running (Ctrl-C to stop)
 
 render: $(VENV)
 	$(UV) run --frozen step-patterns render wait-loop --format mermaid
+
+package: $(VENV)  ## build/step-patterns-lambdas.zip: the Lambda bundle, reproducible, size and SHA-256 printed
+	UV=$(abspath $(UV)) $(UV) run --frozen step-patterns package --output build/step-patterns-lambdas.zip
 
 clean:
 	rm -rf .venv .tools .sandbox artifacts

@@ -18,6 +18,7 @@ COMMANDS = {
     "sync": "sync",
     "sandbox": "sandbox",
     "demo": "demo",
+    "package": "package",
 }
 
 

@@ -18,7 +18,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from step_patterns.hooks import StepPatternsHook
 from step_patterns.naming import stable_name
-from step_patterns.triggers import FAILED_STATUSES, ExecutionTrigger
+from step_patterns.triggers import ExecutionTrigger
 
 
 class ExecutionFailed(AirflowException):
@@ -91,8 +91,10 @@ class StateMachineOperator(AwsBaseOperator[StepPatternsHook]):
         started = self.hook.start_or_attach(
             machine_arn, stable_name(self.dag_id, self.task_id, run_id), execution_input
         )
-        if started.attached and started.status in FAILED_STATUSES:
-            # The previous try's execution failed: this try runs anew, under its own name.
+        if started.attached and started.status != "RUNNING":
+            # An execution of this run already ended: this try (a retry or a cleared task)
+            # runs the pattern again, under a name of its own. Rerunning a sync is safe: the
+            # sync state makes already-synced records cost nothing and creates nothing twice.
             try_number = context["ti"].try_number
             started = self.hook.start_or_attach(
                 machine_arn,

@@ -30,5 +30,8 @@ render: $(VENV)
 package: $(VENV)  ## build/step-patterns-lambdas.zip: the Lambda bundle, reproducible, size and SHA-256 printed
 	UV=$(abspath $(UV)) $(UV) run --frozen step-patterns package --output build/step-patterns-lambdas.zip
 
+deploy: package  ## upload the zip and `aws cloudformation deploy` deploy/template.yaml (env vars: docs/deploy.md; DRY_RUN=1 prints only)
+	$(UV) run --frozen python deploy/deploy.py
+
 clean:
 	rm -rf .venv .tools .sandbox artifacts

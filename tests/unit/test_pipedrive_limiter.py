@@ -119,3 +119,48 @@ def test_a_failed_probe_lets_the_next_sender_probe():
     limiter.acquire()
     limiter.probe_failed()
     assert limiter.acquire(deadline=time.monotonic() + 0.1) is not None
+
+
+def test_a_send_in_flight_holds_its_place_until_its_response_then_a_whole_window():
+    limiter = SlidingWindowLimiter(2, 0.2, margin_s=0.0, probe_first=False)
+    assert limiter.begin() is not None
+    assert limiter.begin() is not None
+    # both in flight: the window is full however long they take
+    assert limiter.begin(deadline=time.monotonic() + 0.3) is None
+    limiter.end()
+    ended_at = time.monotonic()
+    admitted = limiter.begin()
+    # the next send waits a whole window after the response, not after the admission
+    assert admitted - ended_at >= 0.2 - 1e-3
+
+
+@settings(max_examples=8, deadline=None)
+@given(limit=st.integers(1, 5), senders=st.integers(1, 5), latency=st.sampled_from([0.0, 0.02, 0.05]))
+def test_server_side_arrivals_never_exceed_n_whatever_the_send_delay(limit, senders, latency):
+    """Sends leave late (a busy CPU) and arrive at any point before their response: booking
+    at the response still keeps every server window at N or fewer."""
+    import random
+
+    window = 0.1
+    limiter = SlidingWindowLimiter(limit, window, margin_s=0.0, probe_first=False)
+    arrivals: list[float] = []
+    lock = threading.Lock()
+    rng = random.Random(limit * 31 + senders)
+
+    def sender() -> None:
+        for _ in range(4):
+            limiter.begin()
+            time.sleep(rng.uniform(0, latency))  # admitted, not yet sent
+            arrived = time.monotonic()
+            with lock:
+                arrivals.append(arrived)
+            time.sleep(rng.uniform(0, latency))  # the response travels back
+            limiter.end()
+
+    threads = [threading.Thread(target=sender) for _ in range(senders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(arrivals) == senders * 4
+    assert _max_in_any_window(arrivals, window) <= limit

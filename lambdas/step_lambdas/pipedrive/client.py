@@ -99,7 +99,7 @@ class PipedriveClient:
         failures = 0
         rate_limited = 0
         while True:
-            if self.limiter.acquire(deadline) is None:
+            if self.limiter.begin(deadline) is None:
                 raise DeadlineReached(f"{method} {path}: no send slot before the deadline")
             self._count("requests")
             try:
@@ -112,13 +112,18 @@ class PipedriveClient:
                     timeout=self.timeout,
                 )
             except (requests.Timeout, requests.ConnectionError) as error:
+                self.limiter.end()
                 self.limiter.probe_failed()
                 if not idempotent and not _never_sent(error):
                     raise AmbiguousWriteError(
                         f"{method} {path}: {type(error).__name__} after sending; it may have been applied"
                     ) from None
                 reason = f"{type(error).__name__}"
+            except BaseException:
+                self.limiter.end()
+                raise
             else:
+                self.limiter.end()
                 self._learn_limit(response)
                 status = response.status_code
                 if status == 429:

@@ -17,11 +17,12 @@ import time
 from collections import deque
 from typing import Callable
 
-# Requests leave this host in the order the limiter admits them, but they reach the server
-# after a variable network delay; two sends exactly W apart can arrive less than W apart.
-# The margin widens our window so that arrival jitter cannot put N+1 requests in the
-# server's window. 50 ms costs 2.5 % of a 2 s window.
-DEFAULT_MARGIN_S = 0.05
+# With begin()/end() (what the client uses) a send is booked when its response arrives,
+# which is never earlier than its arrival at the server: the bound holds whatever the
+# network jitter or the delay between admission and sending (a busy CPU), so the margin
+# only covers clock granularity. Booking at admission (acquire) was measured to let 4 in
+# 406 requests arrive within one server window when the CPU was busy, even with a 50 ms margin.
+DEFAULT_MARGIN_S = 0.01
 
 
 class SlidingWindowLimiter:
@@ -55,6 +56,7 @@ class SlidingWindowLimiter:
         self.margin_s = float(margin_s)
         self._clock = clock
         self._sends: deque[float] = deque()
+        self._in_flight = 0  # admitted by begin(), not yet ended: they hold a place until then
         self._paused_until = 0.0
         # A new limiter does not know what the server's window already holds (a previous
         # Lambda invocation may have just filled it): one probe request goes first, and its
@@ -72,11 +74,29 @@ class SlidingWindowLimiter:
         return self.window_s + self.margin_s
 
     def acquire(self, deadline: float | None = None) -> float | None:
-        """Block until a send fits in the window; book it and return its time (clock units).
+        """Block until a send fits in the window; book it now and return its time (clock units).
 
         Returns None (booking nothing) if it cannot be admitted before ``deadline``
         (same clock as ``clock``, i.e. ``time.monotonic()`` by default).
         """
+        return self._admit(deadline, in_flight=False)
+
+    def begin(self, deadline: float | None = None) -> float | None:
+        """Like :meth:`acquire`, but the send holds its place until :meth:`end` books it then.
+
+        This is what the client uses: booking at the response bounds what the *server* sees
+        (arrival <= response), however late the request actually left after admission.
+        """
+        return self._admit(deadline, in_flight=True)
+
+    def end(self) -> None:
+        """The response to a :meth:`begin` send arrived (or it failed): book it now."""
+        with self._cond:
+            self._in_flight -= 1
+            self._sends.append(self._clock())
+            self._cond.notify_all()
+
+    def _admit(self, deadline: float | None, in_flight: bool) -> float | None:
         with self._cond:
             while True:
                 now = self._clock()
@@ -88,16 +108,24 @@ class SlidingWindowLimiter:
                         return None
                     self._cond.wait(timeout=0.05)
                     continue
-                if now >= self._paused_until and len(self._sends) < self._limit:
-                    self._sends.append(now)
+                taken = len(self._sends) + self._in_flight
+                if now >= self._paused_until and taken < self._limit:
+                    if in_flight:
+                        self._in_flight += 1
+                    else:
+                        self._sends.append(now)
                     if not self._calibrated:
                         self._probe_out = True
                     return now
                 wake_at = self._paused_until if now < self._paused_until else now
-                if len(self._sends) >= self._limit:
-                    # the (len - limit + 1)-th oldest send must leave the window first
-                    oldest_blocking = self._sends[len(self._sends) - self._limit]
-                    wake_at = max(wake_at, oldest_blocking + self.effective_window_s)
+                if taken >= self._limit:
+                    # the (taken - limit + 1)-th oldest booked send must leave the window first;
+                    # if sends in flight hold the places, end() wakes us
+                    blocking = taken - self._limit
+                    if blocking < len(self._sends):
+                        wake_at = max(wake_at, self._sends[blocking] + self.effective_window_s)
+                    else:
+                        wake_at = max(wake_at, now + 0.05)
                 if deadline is not None and wake_at > deadline:
                     return None
                 self._cond.wait(timeout=max(wake_at - now, 0.001))

@@ -47,3 +47,35 @@ def seed_leads(warehouse, *, days: int, per_day: int, last_day: str) -> int:
         FROM range({days * per_day}) t(n)
     """)
     return warehouse.execute("SELECT COUNT(*) FROM leads")[0][0]
+
+
+QUALIFIED_LEADS_TABLE = """
+CREATE TABLE IF NOT EXISTS qualified_leads (
+    lead_id VARCHAR PRIMARY KEY,
+    company VARCHAR NOT NULL,
+    value DECIMAL(12, 2),
+    currency VARCHAR(3),
+    source VARCHAR,
+    score DOUBLE,
+    created_at TIMESTAMP NOT NULL
+)
+"""
+
+
+def create_qualified_leads(warehouse) -> None:
+    """The table ``dags/composed_sync.py`` fills with its long statement."""
+    warehouse.execute(QUALIFIED_LEADS_TABLE)
+
+
+def change_leads(warehouse, *, day: str, every: int) -> int:
+    """Rename every ``every``-th lead of ``day`` (a warehouse-side change to sync); returns how many."""
+    warehouse.execute(
+        "UPDATE leads SET company = company || ' (updated)' "
+        "WHERE CAST(created_at AS DATE) = CAST(:day AS DATE) "
+        "AND CAST(substr(lead_id, 3) AS INTEGER) % CAST(:every AS INTEGER) = 0",
+        {"day": day, "every": every},
+    )
+    return warehouse.execute(
+        "SELECT COUNT(*) FROM leads WHERE CAST(created_at AS DATE) = CAST(:day AS DATE) "
+        "AND company LIKE '%(updated)'", {"day": day},
+    )[0][0]

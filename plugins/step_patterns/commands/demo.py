@@ -1,8 +1,10 @@
 """``step-patterns demo``: the product end to end on the local cloud, then everything stops.
 
 Starts the local cloud (moto with Step Functions executions, the Lambda bundle, a DuckDB
-warehouse, the Pipedrive sandbox), seeds the warehouse, and runs the example DAGs with
-``airflow dags test`` exactly as a user would, printing what each run did.
+warehouse, the Pipedrive sandbox with its rate limit and latency on), seeds the warehouse
+with leads over several days, and runs the example DAGs with ``airflow dags test`` exactly
+as a user would: the daily sync for one day, again after some leads changed, and the wait
+loop. Prints what each run did.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ import json
 import logging
 import tempfile
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 from step_patterns.operators.base import readable_cause
 
+SYNC_DAG = "redshift_to_pipedrive"
+RUNS_PREFIX = "step-patterns/runs/redshift_to_pipedrive/sync_leads"
 WAIT_LOOP_SQL = (
     "CREATE OR REPLACE TABLE leads_per_day AS "
     "SELECT CAST(created_at AS DATE) AS day, COUNT(*) AS leads, SUM(value) AS value "
@@ -25,43 +30,48 @@ WAIT_LOOP_SQL = (
 def register(subparsers) -> None:
     parser = subparsers.add_parser("demo", help="run the example DAGs on the local cloud and report")
     parser.add_argument("--state-dir", type=Path, help="keep the local cloud's files here (default: a temp dir)")
-    parser.add_argument("--day", default="2026-11-27", help="logical date of the runs")
+    parser.add_argument("--day", default="2026-11-26", help="the day whose leads the daily sync moves")
+    parser.add_argument("--leads-per-day", type=int, default=400)
+    parser.add_argument("--rate", type=int, default=20, help="Pipedrive sandbox burst limit per 2 s")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
     from sandbox.airflow_runner import AirflowRunner
     from sandbox.cloud import CloudSettings, LocalCloud, airflow_environment
-    from sandbox.demo_data import seed_leads
+    from sandbox.demo_data import change_leads, seed_leads
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     started = time.monotonic()
+    day = args.day
+    next_day = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
     with tempfile.TemporaryDirectory() as scratch:
         state_dir = args.state_dir or Path(scratch) / "cloud"
-        settings = CloudSettings(port=0, state_dir=state_dir,
-                                 pipedrive={"latency_ms": 100, "jitter_ms": 30, "burst_limit": 20})
+        settings = CloudSettings(port=0, state_dir=state_dir, pipedrive={
+            "latency_ms": 100, "jitter_ms": 30, "burst_limit": args.rate, "window_s": 2.0})
         with LocalCloud(settings) as cloud:
-            _say(f"local cloud up: AWS {cloud.endpoints.aws_endpoint_url}, "
-                 f"Pipedrive {cloud.endpoints.pipedrive_base_url}")
-            seeded = seed_leads(cloud.warehouse, days=5, per_day=800, last_day=args.day)
-            _say(f"warehouse seeded: {seeded} leads over 5 days up to {args.day}")
+            _say(f"local cloud up: AWS {cloud.endpoints.aws_endpoint_url}, Pipedrive "
+                 f"{cloud.endpoints.pipedrive_base_url} ({args.rate} requests / 2 s, 100 +- 30 ms)")
+            seeded = seed_leads(cloud.warehouse, days=5, per_day=args.leads_per_day, last_day=next_day)
+            _say(f"warehouse seeded: {seeded} leads over 5 days up to {next_day}")
             airflow = AirflowRunner(Path(scratch) / "airflow", airflow_environment(cloud.endpoints))
-            _say("migrating a throwaway Airflow metadata database ...")
+            _say("migrating a throwaway Airflow metadata database")
             airflow.migrate()
 
-            _say(f"airflow dags test redshift_wait_loop {args.day}  (summary table, long statement)")
-            result = airflow.dags_test("redshift_wait_loop", args.day, conf=json.dumps({"sql": WAIT_LOOP_SQL}))
-            _report_wait_loop(cloud, result, "redshift_wait_loop")
-            rows = cloud.warehouse.execute("SELECT day, leads FROM leads_per_day ORDER BY day")
-            for day, leads in rows:
-                print(f"      leads_per_day  {day}  {leads}")
+            # A manual run at logical date D covers the last complete interval before D.
+            _say(f"airflow dags test {SYNC_DAG} {next_day}   (data interval {day})")
+            result = airflow.dags_test(SYNC_DAG, next_day)
+            _report_sync(cloud, result, day, args.rate)
 
-            _say("airflow dags test redshift_wait_loop (a statement that fails in Redshift)")
-            result = airflow.dags_test(
-                "redshift_wait_loop", "2026-11-26", conf=json.dumps({"sql": "SELECT * FROM no_such_table WHERE day = :day"})
-            )
-            _report_wait_loop(cloud, result, "redshift_wait_loop")
+            changed = change_leads(cloud.warehouse, day=day, every=10)
+            _say(f"{changed} of that day's leads changed in the warehouse; the same run again")
+            result = airflow.dags_test(SYNC_DAG, next_day)
+            _report_sync(cloud, result, day, args.rate)
+
+            _say(f"airflow dags test redshift_wait_loop {next_day}   (a statement Step Functions waits for)")
+            result = airflow.dags_test("redshift_wait_loop", next_day, conf=json.dumps({"sql": WAIT_LOOP_SQL}))
+            _report_wait_loop(cloud, result)
     _say(f"demo finished in {time.monotonic() - started:.0f} s; everything it started is stopped")
     return 0
 
@@ -82,16 +92,51 @@ def _latest_execution(cloud, name_part: str) -> dict | None:
     return sfn.describe_execution(executionArn=latest["executionArn"])
 
 
-def _report_wait_loop(cloud, result, dag_id: str) -> None:
-    execution = _latest_execution(cloud, dag_id)
-    print(f"    task:      {'success' if result.succeeded else 'FAILED'}")
+def _execution_lines(execution: dict | None, result) -> bool:
+    print(f"    task        {'success' if result.succeeded else 'FAILED'}")
     if execution is None:
-        print("    execution: none started\n" + result.output[-3000:])
-        return
-    print(f"    execution: {execution['name']} -> {execution['status']}")
-    if execution.get("output"):
-        summary = json.loads(execution["output"])
-        print(f"    statement: {summary['status']}, {summary['result_rows']} rows, "
-              f"{summary.get('duration_ms') or (summary.get('duration_ns') or 0) // 1_000_000} ms")
+        print("    execution   none started\n" + result.output[-3000:])
+        return False
+    print(f"    execution   {execution['name']} -> {execution['status']}")
     if execution.get("error"):
-        print(f"    error:     {execution['error']}: {readable_cause(execution.get('cause'))}")
+        print(f"    error       {execution['error']}: {readable_cause(execution.get('cause'))}")
+    return bool(execution.get("output"))
+
+
+def _report_sync(cloud, result, day: str, rate: int) -> None:
+    execution = _latest_execution(cloud, SYNC_DAG)
+    if not _execution_lines(execution, result):
+        return
+    report = json.loads(execution["output"])
+    stats = cloud.pipedrive.stats()
+    syncing_s = _syncing_seconds(cloud, f"{RUNS_PREFIX}/{day}")
+    print(f"    records     {report['records']}: {report['created']} created, {report['updated']} updated, "
+          f"{report['unchanged']} unchanged, {report['failed']} failed")
+    print(f"    requests    {report['requests']} sent, {report['responses_429']} answered 429; "
+          f"{report['requests'] / syncing_s if syncing_s else 0:.1f}/s while syncing against a limit of "
+          f"{rate / 2:.0f}/s; busiest 2 s window so far {stats['max_requests_in_window']} of {rate}")
+    print(f"    elapsed     {report['elapsed_s']:.1f} s for the whole execution ({syncing_s:.1f} s syncing)")
+    print(f"    results     s3://{cloud.endpoints.bucket}/{RUNS_PREFIX}/{day}/ (report.json, failures: "
+          f"{report['failures_location']})")
+    print(f"    Pipedrive   {stats['deals']} deals, {stats['duplicate_external_ids']} duplicates")
+
+
+def _syncing_seconds(cloud, prefix: str) -> float:
+    s3 = cloud.client("s3")
+    total = 0.0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=cloud.endpoints.bucket, Prefix=f"{prefix}/results/"):
+        for item in page.get("Contents", []):
+            if item["Key"].endswith(".json"):
+                body = json.loads(s3.get_object(Bucket=cloud.endpoints.bucket, Key=item["Key"])["Body"].read())
+                total += body["counts"]["elapsed_s"]
+    return total
+
+
+def _report_wait_loop(cloud, result) -> None:
+    execution = _latest_execution(cloud, "redshift_wait_loop")
+    if not _execution_lines(execution, result):
+        return
+    summary = json.loads(execution["output"])
+    print(f"    statement   {summary['status']} in {summary.get('duration_ms') or 0} ms")
+    for row_day, leads in cloud.warehouse.execute("SELECT day, leads FROM leads_per_day ORDER BY day"):
+        print(f"    leads_per_day  {row_day}  {leads}")

@@ -16,7 +16,7 @@ this process; each measurement runs in a fresh child process so its peak RSS
   engine writing a local file: no network, no API, no contract check).
 
 The rows come from ``range()``, so both run exactly the same query.
-Usage: uv run python bench/chunking.py [--rows 100000,1000000] [--markdown docs/performance-chunking.md]
+Usage: uv run python bench/chunking.py [--rows 100000,1000000] [--markdown /tmp/chunking.md]
 """
 
 from __future__ import annotations
@@ -200,7 +200,7 @@ def render_table(results: list[tuple[str, dict]]) -> str:
 def render_markdown(table: str, rows: str, paging_share: float) -> str:
     return f"""## Chunking
 
-`uv run python bench/chunking.py --rows {rows} --markdown docs/performance-chunking.md`
+`uv run python bench/chunking.py --rows {rows} --markdown /tmp/chunking.md`
 (2 cores; the local cloud and the measured code on the same machine). Each row runs in its
 own child process; RSS is that process's `VmHWM` (peak), baseline is the same figure after
 imports, before the work. Rows come from `range()` in DuckDB behind the sandbox's Redshift

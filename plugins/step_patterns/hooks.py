@@ -63,5 +63,14 @@ class StepPatternsHook(StepFunctionHook):
             self.log.info("Execution %s already exists (%s): attaching to it", arn, status)
             return StartedExecution(arn=arn, attached=True, status=status)
 
-    def stop(self, execution_arn: str, error: str, cause: str) -> None:
-        self.conn.stop_execution(executionArn=execution_arn, error=error, cause=cause)
+
+
+def stop_quietly(hook: StepFunctionHook, execution_arn: str, cause: str, log) -> None:
+    """Stop a running execution; one that already ended is left as it is."""
+    try:
+        status = hook.conn.describe_execution(executionArn=execution_arn)["status"]
+        if status == "RUNNING":
+            hook.conn.stop_execution(executionArn=execution_arn, error="AirflowTaskStopped", cause=cause)
+            log.info("Stopped execution %s: %s", execution_arn, cause)
+    except Exception as error:
+        log.warning("Could not stop execution %s: %s", execution_arn, error)

@@ -2,29 +2,37 @@
 
 Written on ``BaseTrigger`` rather than the provider's waiter trigger because its waiter
 polls on through TIMED_OUT and counts PENDING_REDRIVE as neither state; here every
-terminal status ends the wait at the first poll that sees it.
+terminal status ends the wait at the first poll that sees it. It also stops the execution
+when the task is killed (``on_kill``) or its deferral times out (apache/airflow#60517:
+Airflow's own deferral timeout leaves the remote job running), and logs progress.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from step_patterns.hooks import StepPatternsHook
+from step_patterns.progress import ChunkedIteratorProgress
 
 SUCCEEDED = "SUCCEEDED"
 FAILED_STATUSES = frozenset({"FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"})
 
 
 class ExecutionTrigger(BaseTrigger):
+    """Fires once the execution ends (or ``timeout_at``, epoch seconds, passes: then stops it)."""
+
     def __init__(
         self,
         execution_arn: str,
         poll_interval: float = 10.0,
+        timeout_at: float | None = None,
+        progress: dict[str, Any] | None = None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         verify: bool | str | None = None,
@@ -33,6 +41,8 @@ class ExecutionTrigger(BaseTrigger):
         super().__init__()
         self.execution_arn = execution_arn
         self.poll_interval = poll_interval
+        self.timeout_at = timeout_at
+        self.progress = progress
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
         self.verify = verify
@@ -44,6 +54,8 @@ class ExecutionTrigger(BaseTrigger):
             {
                 "execution_arn": self.execution_arn,
                 "poll_interval": self.poll_interval,
+                "timeout_at": self.timeout_at,
+                "progress": self.progress,
                 "aws_conn_id": self.aws_conn_id,
                 "region_name": self.region_name,
                 "verify": self.verify,
@@ -51,28 +63,50 @@ class ExecutionTrigger(BaseTrigger):
             },
         )
 
-    def hook(self) -> StepPatternsHook:
+    def hook_kwargs(self) -> dict[str, Any]:
         # All connection settings travel with the trigger (apache/airflow#72144 drops them).
-        return StepPatternsHook(
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            verify=self.verify,
-            config=self.botocore_config,
-        )
+        return {"aws_conn_id": self.aws_conn_id, "region_name": self.region_name, "verify": self.verify,
+                "config": self.botocore_config}
+
+    def hook(self) -> StepPatternsHook:
+        return StepPatternsHook(**self.hook_kwargs())
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        progress = ChunkedIteratorProgress(self.progress) if self.progress else None
         async with await self.hook().get_async_conn() as client:
             while True:
                 execution = await client.describe_execution(executionArn=self.execution_arn)
                 status = execution["status"]
                 if status == SUCCEEDED or status in FAILED_STATUSES:
-                    yield TriggerEvent(_event(execution))
+                    yield TriggerEvent(execution_event(execution))
                     return
-                self.log.info("Execution %s is %s", self.execution_arn, status)
+                if self.timeout_at is not None and time.time() >= self.timeout_at:
+                    cause = "the Airflow task's deferral_timeout passed"
+                    await _stop(client, self.execution_arn, cause)
+                    self.log.info("Stopped %s: %s", self.execution_arn, cause)
+                    yield TriggerEvent({**execution_event(execution), "status": "error", "execution_status": "ABORTED",
+                                        "error": "DeferralTimeout", "cause": cause})
+                    return
+                line = f"Execution {self.execution_arn} is {status}"
+                if progress is not None:
+                    line += "; " + await progress.line(client, self)
+                self.log.info(line)
                 await asyncio.sleep(self.poll_interval)
 
+    async def on_kill(self) -> None:
+        """The task was marked failed, cleared or killed while deferred: stop the execution."""
+        async with await self.hook().get_async_conn() as client:
+            execution = await client.describe_execution(executionArn=self.execution_arn)
+            if execution["status"] == "RUNNING":
+                await _stop(client, self.execution_arn, "the Airflow task was killed while deferred")
+                self.log.info("Stopped execution %s (task killed)", self.execution_arn)
 
-def _event(execution: dict[str, Any]) -> dict[str, Any]:
+
+async def _stop(client: Any, execution_arn: str, cause: str) -> None:
+    await client.stop_execution(executionArn=execution_arn, error="AirflowTaskStopped", cause=cause)
+
+
+def execution_event(execution: dict[str, Any]) -> dict[str, Any]:
     """The small, JSON-safe part of DescribeExecution the operator needs."""
     output = execution.get("output")
     return {

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -16,9 +18,19 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowException
 
-from step_patterns.hooks import StepPatternsHook
+from step_patterns.hooks import StartedExecution, StepPatternsHook, stop_quietly
 from step_patterns.naming import stable_name
 from step_patterns.triggers import ExecutionTrigger
+
+EXECUTION_ARN_KEY = "step_patterns_execution_arn"
+REDRIVABLE_STATUSES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
+ON_FAILED_EXECUTION = ("redrive", "restart")
+
+
+@dataclass(frozen=True)
+class ChosenExecution:
+    arn: str
+    how: str  # for the task log: started, attached, redriven
 
 
 class ExecutionFailed(AirflowException):
@@ -34,7 +46,12 @@ class StateMachineOperator(AwsBaseOperator[StepPatternsHook]):
     :param function_prefix: name prefix of the deployed bundle functions
         (``<prefix>-query-executor``, ...).
     :param poll_interval: seconds between status polls while deferred.
-    :param deferral_timeout: how long to wait for the execution before failing the task.
+    :param deferral_timeout: how long to wait for the execution; then it is stopped and
+        the task fails.
+    :param on_failed_execution: when a retry or a cleared task finds this run's execution
+        failed: ``"redrive"`` resumes it at the failed step (Step Functions RedriveExecution;
+        falls back to a new execution when it cannot be redriven), ``"restart"`` always
+        starts a new one.
     """
 
     aws_hook_class = StepPatternsHook
@@ -50,11 +67,19 @@ class StateMachineOperator(AwsBaseOperator[StepPatternsHook]):
         function_prefix: str = "step-patterns",
         poll_interval: float = 10.0,
         deferral_timeout: timedelta | None = None,
+        on_failed_execution: str = "redrive",
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if poll_interval <= 0:
-            raise ValueError(f"{self.task_id}: poll_interval must be > 0, got {poll_interval}")
+        if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) or poll_interval <= 0:
+            raise ValueError(f"{self.task_id}: poll_interval must be a number of seconds > 0, got {poll_interval!r}")
+        if on_failed_execution not in ON_FAILED_EXECUTION:
+            raise ValueError(
+                f"{self.task_id}: on_failed_execution must be one of {ON_FAILED_EXECUTION}, got {on_failed_execution!r}"
+            )
+        if deferral_timeout is not None and not isinstance(deferral_timeout, timedelta):
+            raise ValueError(f"{self.task_id}: deferral_timeout must be a datetime.timedelta, got {deferral_timeout!r}")
+        self.on_failed_execution = on_failed_execution
         self.role_arn = role_arn
         self.state_machine_name = state_machine_name
         self.function_prefix = function_prefix
@@ -86,39 +111,76 @@ class StateMachineOperator(AwsBaseOperator[StepPatternsHook]):
         machine_arn, _ = self.hook.ensure_state_machine(machine_name, self.build_definition(), self.role_arn)
         self._persist_link(StateMachineDetailsLink, context, state_machine_arn=machine_arn)
 
-        execution_input = self.build_input(context)
-        run_id = context["run_id"]
-        started = self.hook.start_or_attach(
-            machine_arn, stable_name(self.dag_id, self.task_id, run_id), execution_input
-        )
-        if started.attached and started.status != "RUNNING":
-            # An execution of this run already ended: this try (a retry or a cleared task)
-            # runs the pattern again, under a name of its own. Rerunning a sync is safe: the
-            # sync state makes already-synced records cost nothing and creates nothing twice.
-            try_number = context["ti"].try_number
-            started = self.hook.start_or_attach(
-                machine_arn,
-                stable_name(self.dag_id, self.task_id, run_id, suffix=f"try{try_number}"),
-                execution_input,
-            )
-        self._persist_link(StateMachineExecutionsDetailsLink, context, execution_arn=started.arn)
-        self.log.info(
-            "%s execution %s; waiting for it in the triggerer",
-            "Attached to" if started.attached else "Started",
-            started.arn,
-        )
+        execution = self._choose_execution(context, machine_arn)
+        store = context.get("task_state_store")
+        if store is not None:  # survives retries and clears, unlike XCom
+            store.set(EXECUTION_ARN_KEY, execution.arn)
+        self._execution_arn = execution.arn
+        self._persist_link(StateMachineExecutionsDetailsLink, context, execution_arn=execution.arn)
+        self.log.info("%s execution %s; waiting for it in the triggerer", execution.how, execution.arn)
+        timeout_at = time.time() + self.deferral_timeout.total_seconds() if self.deferral_timeout else None
         self.defer(
             trigger=ExecutionTrigger(
-                execution_arn=started.arn,
+                execution_arn=execution.arn,
                 poll_interval=self.poll_interval,
+                timeout_at=timeout_at,
+                progress=self.progress_source(context),
                 aws_conn_id=self.aws_conn_id,
                 region_name=self.region_name,
                 verify=self.verify,
                 botocore_config=self.botocore_config,
             ),
             method_name="execute_complete",
-            timeout=self.deferral_timeout,
+            # The trigger stops the execution at timeout_at itself; Airflow's own deferral
+            # timeout is only a backstop for a triggerer that is gone (it stops nothing).
+            timeout=self.deferral_timeout + timedelta(minutes=5) if self.deferral_timeout else None,
         )
+
+    def _choose_execution(self, context: Context, machine_arn: str) -> "ChosenExecution":
+        """One execution per (dag, task, run): attach to it while it runs, else run again.
+
+        The ARN of this task's latest execution is in the task state store; without one
+        (first try) the name derived from dag_id, task_id and run_id finds it.
+        """
+        store = context.get("task_state_store")
+        known_arn = store.get(EXECUTION_ARN_KEY) if store is not None else None
+        run_id = context["run_id"]
+        execution_input = self.build_input(context)
+        if known_arn:
+            status = self.hook.describe_execution(known_arn)["status"]
+            if status == "RUNNING":
+                return ChosenExecution(known_arn, "Attached to running")
+            previous = StartedExecution(arn=known_arn, attached=True, status=status)
+        else:
+            previous = self.hook.start_or_attach(machine_arn, stable_name(self.dag_id, self.task_id, run_id), execution_input)
+            if not previous.attached:
+                return ChosenExecution(previous.arn, "Started")
+            if previous.status == "RUNNING":
+                return ChosenExecution(previous.arn, "Attached to running")
+        # The execution of an earlier try ended. Failed and redrive chosen: resume it at the
+        # failed step. Otherwise (or when it cannot be redriven) run anew under this try's
+        # name; rerunning is safe: the sync state makes nothing be created twice.
+        if previous.status in REDRIVABLE_STATUSES and self.on_failed_execution == "redrive":
+            try:
+                self.hook.conn.redrive_execution(executionArn=previous.arn)
+                return ChosenExecution(previous.arn, f"Redrove ({previous.status})")
+            except Exception as error:  # not redrivable (too old, succeeded parts, quota)
+                self.log.warning("Cannot redrive %s (%s); starting a new execution", previous.arn, error)
+        try_number = context["ti"].try_number
+        fresh = self.hook.start_or_attach(
+            machine_arn, stable_name(self.dag_id, self.task_id, run_id, suffix=f"try{try_number}"), execution_input
+        )
+        return ChosenExecution(fresh.arn, f"Previous execution {previous.status}; started")
+
+    def progress_source(self, context: Context) -> dict[str, Any] | None:
+        """Where the trigger reads progress for its log lines (None: status only)."""
+        return None
+
+    def on_kill(self) -> None:
+        """Killed before deferring (or in a non-deferred run): stop the execution too."""
+        arn = getattr(self, "_execution_arn", None)
+        if arn:
+            stop_quietly(self.hook, arn, "Airflow task killed before it deferred", self.log)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         if not event or "execution_status" not in event:

@@ -157,6 +157,9 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
             "map_mode": self.map_mode,
         }
 
+    def progress_source(self, context: Context) -> dict[str, Any]:
+        return {"bucket": self.bucket, "prefix": self.prefix, "limit_per_second": self.rate_limit / self.rate_window_s}
+
     def result_from_output(self, report: dict[str, Any]) -> dict[str, Any]:
         self.log.info(
             "Synced %s records: %s created, %s updated, %s unchanged, %s failed (%s contract errors); "

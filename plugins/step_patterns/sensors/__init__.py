@@ -1,0 +1,3 @@
+from step_patterns.sensors.execution import StepFunctionsExecutionSensor
+
+__all__ = ["StepFunctionsExecutionSensor"]

@@ -472,3 +472,57 @@ def _raise_for_status(response: requests.Response) -> None:
         raise AirflowServiceError(
             f"{response.request.method} {response.url} -> {response.status_code}: {response.text[:2000]}"
         )
+
+
+# -- python -m sandbox.airflow_services: the UI on the local cloud, until Ctrl-C ---------------
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import tempfile
+    import threading
+    from datetime import UTC, datetime, timedelta
+
+    from sandbox.cloud import CloudSettings, LocalCloud, airflow_environment
+    from sandbox.demo_data import seed_leads
+
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox.airflow_services",
+        description="Run the local cloud and Airflow's services on it; print the UI's address.",
+    )
+    parser.add_argument("--seed-days", type=int, default=3, help="days of demo leads up to yesterday (0: none)")
+    parser.add_argument("--per-day", type=int, default=20, help="leads per seeded day")
+    parser.add_argument("--login", action="store_true", help="require a login (user admin, printed password)")
+    parser.add_argument("--backfill", action="store_true", help="unpause redshift_to_pipedrive and backfill the seeded days")
+    args = parser.parse_args(argv)
+
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    work = Path(tempfile.mkdtemp(prefix="step-patterns-airflow-"))
+    with LocalCloud(CloudSettings(port=0, state_dir=work / "cloud")) as cloud:
+        if args.seed_days > 0:
+            yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+            seed_leads(cloud.warehouse, days=args.seed_days, per_day=args.per_day, last_day=yesterday)
+        with AirflowServices(work / "airflow", airflow_environment(cloud.endpoints), all_admins=not args.login) as services:
+            services.api.wait_for_dags("redshift_to_pipedrive", "redshift_wait_loop")
+            print(f"Airflow UI:    {services.url}", flush=True)
+            if services.password:
+                print(f"  login:       {services.username} / {services.password}")
+            print(f"Service logs:  {services.log_dir}")
+            print(f"Metadata DB:   {services.database} on {services.pg_url} (dropped on exit)")
+            if args.backfill and args.seed_days > 0:
+                first = (datetime.now(UTC) - timedelta(days=args.seed_days)).date().isoformat()
+                services.api.unpause("redshift_to_pipedrive")
+                result = services.cli("backfill", "create", "--dag-id", "redshift_to_pipedrive",
+                                      "--from-date", first, "--to-date", yesterday, "--max-active-runs", "1")
+                print(f"Backfill {first} .. {yesterday}: {'created' if result.succeeded else result.output[-2000:]}")
+            print("Ctrl-C to stop.", flush=True)
+            while not stop.wait(1):
+                services.check_alive()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

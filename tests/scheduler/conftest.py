@@ -8,16 +8,17 @@ from sandbox.redshift_data.pg_probe import require_postgres
 
 
 @pytest.fixture(scope="module")
-def airflow_services(_session_cloud, tmp_path_factory):
+def airflow_services(request, tmp_path_factory):
     """api-server, scheduler, dag-processor and triggerer (LocalExecutor) with the example DAGs
     parsed; stopped and their database dropped when the module's tests are done."""
     from sandbox.airflow_services import AirflowServices
     from sandbox.cloud import airflow_environment
 
-    pg_url = require_postgres()
-    _session_cloud.ensure_deployed()
+    pg_url = require_postgres()  # before the cloud starts: skipping should cost nothing
+    cloud = request.getfixturevalue("_session_cloud")
+    cloud.ensure_deployed()
     services = AirflowServices(
-        tmp_path_factory.mktemp("airflow_services"), airflow_environment(_session_cloud.endpoints), pg_url=pg_url
+        tmp_path_factory.mktemp("airflow_services"), airflow_environment(cloud.endpoints), pg_url=pg_url
     )
     with services:
         services.api.wait_for_dags("redshift_to_pipedrive", "redshift_wait_loop")

@@ -22,7 +22,7 @@ from typing import Callable
 # network jitter or the delay between admission and sending (a busy CPU), so the margin
 # only covers clock granularity. Booking at admission (acquire) was measured to let 4 in
 # 406 requests arrive within one server window when the CPU was busy, even with a 50 ms margin.
-DEFAULT_MARGIN_S = 0.01
+DEFAULT_MARGIN_S = 0.001
 
 
 class SlidingWindowLimiter:

@@ -130,6 +130,7 @@ def sync_chunk(request: ChunkSyncRequest, s3: Any, secrets: Any, remaining_ms: C
         start=request.cursor,
         deadline=deadline_from_remaining_ms(remaining_ms()),
     )
+    state.fold()  # one journal object per segment for the next reader, not one per create
     summary = report.summary
     failed_key = None
     if report.failures:

@@ -72,6 +72,29 @@ def test_s3_state_journal_then_compaction_keeps_concurrent_writes():
     assert {k: (e.deal_id, e.content_hash) for k, e in fresh.items()} == {"A": (1, "h1-new"), "B": (2, "h2")}
 
 
+@mock_aws
+def test_a_writer_folds_its_own_journal_into_one_object_and_leaves_others_alone():
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="sync-bucket")
+    mine = S3SyncState("sync-bucket", "state", writer_id="chunk-0001", s3_client=s3)
+    theirs = S3SyncState("sync-bucket", "state", writer_id="chunk-0002", s3_client=s3)
+    for n in range(5):
+        mine.put(f"M{n}", n, "h", durable=True)
+    theirs.put("T0", 100, "h", durable=True)
+    mine.fold()
+
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="sync-bucket", Prefix="state/journal/")["Contents"]]
+    assert len([k for k in keys if "chunk-0001" in k]) == 1  # five creates, one object
+    assert len([k for k in keys if "chunk-0002" in k]) == 1  # the other writer's object untouched
+    loaded = S3SyncState("sync-bucket", "state", s3_client=s3).load()
+    assert {k: e.deal_id for k, e in loaded.items()} == {**{f"M{n}": n for n in range(5)}, "T0": 100}
+    mine.put("M5", 5, "h", durable=True)  # the writer goes on after folding
+    mine.fold()
+    assert len([o for o in s3.list_objects_v2(Bucket="sync-bucket", Prefix="state/journal/")["Contents"]
+                if "chunk-0001" in o["Key"]]) == 1
+    assert set(S3SyncState("sync-bucket", "state", s3_client=s3).load()) == {f"M{n}" for n in range(6)} | {"T0"}
+
+
 def test_token_from_env_or_secret(monkeypatch):
     clear_token_cache()
     assert load_api_token(env={"PIPEDRIVE_API_TOKEN": " tok "}) == "tok"

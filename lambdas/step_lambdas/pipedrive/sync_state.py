@@ -172,6 +172,7 @@ class S3SyncState(SyncState):
         self.read_workers = read_workers
         self._run = uuid.uuid4().hex[:8]
         self._seq = 0
+        self._written: list[str] = []  # this instance's journal objects, in write order
 
     @property
     def snapshot_key(self) -> str:
@@ -212,6 +213,33 @@ class S3SyncState(SyncState):
         data = "".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines)
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=data.encode("utf-8"),
                            ContentType="application/x-ndjson")
+        with self._lock:
+            self._written.append(key)
+
+    def fold(self) -> None:
+        """Fold this writer's own journal objects into one (at the end of a chunk segment).
+
+        One object per create keeps every create durable, but the next reader would fetch
+        them one by one; folding leaves one object per segment. Safe beside other writers:
+        it touches only its own objects, and writers never share an external id. A crash
+        between the write and the delete leaves duplicate lines, which replay ignores.
+        """
+        self.flush()
+        with self._lock:
+            own, self._written = self._written, []
+        if len(own) < 2:
+            self._written = own
+            return
+        with ThreadPoolExecutor(max_workers=self.read_workers) as pool:
+            texts = list(pool.map(self._get_text, own))
+        key = f"{self.journal_prefix}{time.time_ns():020d}-{self.writer_id}-{self._run}-folded.jsonl"
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body="".join(texts).encode("utf-8"),
+                           ContentType="application/x-ndjson")
+        for start in range(0, len(own), 1000):
+            self.s3.delete_objects(Bucket=self.bucket,
+                                   Delete={"Objects": [{"Key": k} for k in own[start:start + 1000]], "Quiet": True})
+        with self._lock:
+            self._written.insert(0, key)
 
     def compact(self) -> None:
         self.flush()

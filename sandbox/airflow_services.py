@@ -65,6 +65,7 @@ class AirflowServices:
     :param parallelism: task slots of the LocalExecutor (``[core] parallelism``).
     :param use_job_schedule: let the scheduler create runs from DAG schedules (off by default).
     :param config: more ``AIRFLOW__SECTION__KEY`` variables, applied last.
+    :param start_timeout: seconds :meth:`start` waits for every service to report healthy.
     """
 
     def __init__(

@@ -18,7 +18,7 @@ import boto3
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from sandbox import lambda_runtime
+from sandbox import lambda_runtime, sfn_stop
 from step_lambdas.manifest import FUNCTIONS, function_name
 from step_patterns.bundle import build_bundle, bundle_sha256
 
@@ -97,6 +97,7 @@ class LocalCloud:
         host, port = self._server.get_host_and_port()
         # moto's Step Functions interpreter calls Lambda and the SDK back on this port.
         os.environ["MOTO_PORT"] = str(port)
+        sfn_stop.install()
         endpoint = f"http://{host}:{port}"
         lambda_runtime.install(s.state_dir / "lambda-code", endpoint, s.region)
         self._warehouse = _install_warehouse(s.resolved_warehouse_url)

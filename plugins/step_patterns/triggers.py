@@ -75,23 +75,33 @@ class ExecutionTrigger(BaseTrigger):
         progress = ChunkedIteratorProgress(self.progress) if self.progress else None
         async with await self.hook().get_async_conn() as client:
             while True:
-                execution = await client.describe_execution(executionArn=self.execution_arn)
-                status = execution["status"]
-                if status == SUCCEEDED or status in FAILED_STATUSES:
-                    yield TriggerEvent(execution_event(execution))
+                # Shielded: Airflow calls on_kill only when the cancellation that reaches this
+                # coroutine still carries its "user action" message, and HTTP client internals
+                # (timeouts) re-raise cancellations without it. Cancelled here, the shield's
+                # own future raises with the message; the poll in flight just finishes.
+                event, line = await asyncio.shield(self._poll(client, progress))
+                if event is not None:
+                    yield TriggerEvent(event)
                     return
-                if self.timeout_at is not None and time.time() >= self.timeout_at:
-                    cause = "the Airflow task's deferral_timeout passed"
-                    await _stop(client, self.execution_arn, cause)
-                    self.log.info("Stopped %s: %s", self.execution_arn, cause)
-                    yield TriggerEvent({**execution_event(execution), "status": "error", "execution_status": "ABORTED",
-                                        "error": "DeferralTimeout", "cause": cause})
-                    return
-                line = f"Execution {self.execution_arn} is {status}"
-                if progress is not None:
-                    line += "; " + await progress.line(client, self)
                 self.log.info(line)
                 await asyncio.sleep(self.poll_interval)
+
+    async def _poll(self, client: Any, progress: ChunkedIteratorProgress | None) -> tuple[dict | None, str]:
+        """One poll: the event to fire (if the wait is over), else the progress line to log."""
+        execution = await client.describe_execution(executionArn=self.execution_arn)
+        status = execution["status"]
+        if status == SUCCEEDED or status in FAILED_STATUSES:
+            return execution_event(execution), ""
+        if self.timeout_at is not None and time.time() >= self.timeout_at:
+            cause = "the Airflow task's deferral_timeout passed"
+            await _stop(client, self.execution_arn, cause)
+            self.log.info("Stopped %s: %s", self.execution_arn, cause)
+            return {**execution_event(execution), "status": "error", "execution_status": "ABORTED",
+                    "error": "DeferralTimeout", "cause": cause}, ""
+        line = f"Execution {self.execution_arn} is {status}"
+        if progress is not None:
+            line += "; " + await progress.line(client, self)
+        return None, line
 
     async def on_kill(self) -> None:
         """The task was marked failed, cleared or killed while deferred: stop the execution."""

@@ -1,4 +1,4 @@
-"""Airflow's real services on PostgreSQL against the session's local cloud, one set per module."""
+"""Airflow's real services on PostgreSQL against the session's local cloud, one set for these tests."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import pytest
 from sandbox.redshift_data.pg_probe import require_postgres
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def airflow_services(request, tmp_path_factory):
     """api-server, scheduler, dag-processor and triggerer (LocalExecutor) with the example DAGs
-    parsed; stopped and their database dropped when the module's tests are done."""
+    parsed, shared by the scheduler tests; stopped and their database dropped at the end."""
     from sandbox.airflow_services import AirflowServices
     from sandbox.cloud import airflow_environment
 

@@ -1,0 +1,65 @@
+"""Marking a deferred task failed in Airflow stops the Step Functions execution behind it.
+
+The daily sync is triggered on a day with enough leads to run for a while; once the task
+waits in the triggerer (and has logged progress), it is marked failed through the REST API,
+as the UI's "Mark failed" does. The trigger's on_kill must stop the execution: ABORTED
+within seconds.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from sandbox.demo_data import seed_leads
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(600)]
+
+DAG_ID = "redshift_to_pipedrive"
+TASK_ID = "sync_leads"
+
+
+def _execution_for(cloud, run_id: str) -> dict | None:
+    from step_patterns.naming import stable_name
+
+    sfn = cloud.client("stepfunctions")
+    name = stable_name(DAG_ID, TASK_ID, run_id)
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]:
+            if execution["name"] == name:
+                return sfn.describe_execution(executionArn=execution["executionArn"])
+    return None
+
+
+def test_marking_a_deferred_task_failed_aborts_its_execution(airflow_services, cloud):
+    api = airflow_services.api
+    seed_leads(cloud.warehouse, days=2, per_day=400, last_day="2026-11-22")  # 400 leads a day: ~40 s at 20 / 2 s
+    cloud.pipedrive.reset()
+    run_id = f"kill_test_{int(time.time())}"
+    api.unpause(DAG_ID)
+    try:
+        # a manual run at logical date D covers the interval before D: [2026-11-22, 2026-11-23)
+        api.trigger(DAG_ID, logical_date="2026-11-23T00:00:00Z", run_id=run_id)
+        api.wait_for_task_state(DAG_ID, run_id, TASK_ID, {"deferred"}, timeout=180)
+        # let the sync get going: deals are being created
+        deadline = time.monotonic() + 60
+        while cloud.pipedrive.stats()["deals"] < 20:
+            assert time.monotonic() < deadline, "the sync never started creating deals"
+            time.sleep(0.5)
+        assert _execution_for(cloud, run_id)["status"] == "RUNNING"
+
+        api.mark_failed(DAG_ID, run_id, TASK_ID)
+        marked = time.monotonic()
+        while (execution := _execution_for(cloud, run_id))["status"] == "RUNNING":
+            assert time.monotonic() - marked < 30, "execution still RUNNING 30 s after the task was marked failed"
+            time.sleep(0.5)
+        stopped_after = time.monotonic() - marked
+        assert execution["status"] == "ABORTED", execution
+        print(f"execution ABORTED {stopped_after:.1f} s after the task was marked failed")
+        assert api.task_instance(DAG_ID, run_id, TASK_ID)["state"] == "failed"
+        # (AWS also records the stop's error, AirflowTaskStopped; moto drops it)
+        # As on AWS, StopExecution does not end a Lambda invocation already running: the chunk
+        # syncer in flight finishes its segment (docs/airflow-semantics.md).
+    finally:
+        api.set_paused(DAG_ID, True)

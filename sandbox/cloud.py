@@ -18,7 +18,7 @@ import boto3
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from sandbox import lambda_runtime, sfn_stop
+from sandbox import aws_faults, lambda_runtime, sfn_stop
 from step_lambdas.manifest import FUNCTIONS, function_name
 from step_patterns.bundle import build_bundle, bundle_sha256
 
@@ -98,6 +98,7 @@ class LocalCloud:
         # moto's Step Functions interpreter calls Lambda and the SDK back on this port.
         os.environ["MOTO_PORT"] = str(port)
         sfn_stop.install()
+        aws_faults.install()
         endpoint = f"http://{host}:{port}"
         lambda_runtime.install(s.state_dir / "lambda-code", endpoint, s.region)
         self._warehouse = _install_warehouse(s.resolved_warehouse_url)
@@ -153,6 +154,14 @@ class LocalCloud:
             function_name(key, self.settings.function_prefix),
             lambda_runtime.KillFault(after_s=after_s, error_type=error_type, times=times),
         )
+
+    def fail_aws(self, service: str, action: str, *, times: int, error_code: str = "ServiceUnavailable",
+                 status: int = 503) -> None:
+        """The next ``times`` calls of an AWS action answer an error (an outage, a throttle)."""
+        aws_faults.fail_next(service, action, times, error_code, status)
+
+    def end_aws_faults(self) -> None:
+        aws_faults.clear()
 
     def ensure_deployed(self) -> None:
         """Deploy again if moto's state was wiped (leaving a ``mock_aws`` resets every backend

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -79,6 +80,8 @@ def test_daily_sync_creates_each_lead_once_then_updates_only_changes_and_survive
     assert (report["records"], report["created"], report["failed"]) == (PER_DAY, PER_DAY, 0)
     assert report["responses_429"] == 0
     assert f"Synced {PER_DAY} records: {PER_DAY} created" in first.output
+    # while deferred, the trigger logged progress from the Map Run
+    assert re.search(r"is RUNNING; (chunks \d+ of 1 done|no chunk finished yet)", first.output)
 
     # Ten leads change in the warehouse: the rerun updates exactly those, sends nothing for the rest.
     changed = sorted(expected)[:10]

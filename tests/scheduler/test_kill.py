@@ -9,6 +9,7 @@ within seconds.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -32,15 +33,30 @@ def _execution_for(cloud, run_id: str) -> dict | None:
     return None
 
 
+def _quiet_deal_count(cloud, timeout: float, quiet_s: float = 5.0) -> int:
+    """The sandbox's deal count once it stopped changing for ``quiet_s`` seconds."""
+    deadline = time.monotonic() + timeout
+    last, since = cloud.pipedrive.stats()["deals"], time.monotonic()
+    while time.monotonic() - since < quiet_s:
+        assert time.monotonic() < deadline, "deals were still being created"
+        time.sleep(0.5)
+        now = cloud.pipedrive.stats()["deals"]
+        if now != last:
+            last, since = now, time.monotonic()
+    return last
+
+
 def test_marking_a_deferred_task_failed_aborts_its_execution(airflow_services, cloud):
     api = airflow_services.api
-    seed_leads(cloud.warehouse, days=2, per_day=400, last_day="2026-11-22")  # 400 leads a day: ~40 s at 20 / 2 s
+    # a day no other scheduler test runs (the backfill takes the last three days)
+    day = datetime.now(UTC).date() - timedelta(days=6)
+    seed_leads(cloud.warehouse, days=2, per_day=400, last_day=day.isoformat())  # ~40 s a day at 20 / 2 s
     cloud.pipedrive.reset()
     run_id = f"kill_test_{int(time.time())}"
     api.unpause(DAG_ID)
     try:
-        # a manual run at logical date D covers the interval before D: [2026-11-22, 2026-11-23)
-        api.trigger(DAG_ID, logical_date="2026-11-23T00:00:00Z", run_id=run_id)
+        # a manual run at logical date D covers the interval before D: [day, day + 1)
+        api.trigger(DAG_ID, logical_date=f"{day + timedelta(days=1)}T00:00:00Z", run_id=run_id)
         api.wait_for_task_state(DAG_ID, run_id, TASK_ID, {"deferred"}, timeout=180)
         # let the sync get going: deals are being created
         deadline = time.monotonic() + 60
@@ -60,6 +76,7 @@ def test_marking_a_deferred_task_failed_aborts_its_execution(airflow_services, c
         assert api.task_instance(DAG_ID, run_id, TASK_ID)["state"] == "failed"
         # (AWS also records the stop's error, AirflowTaskStopped; moto drops it)
         # As on AWS, StopExecution does not end a Lambda invocation already running: the chunk
-        # syncer in flight finishes its segment (docs/airflow-semantics.md).
+        # syncer in flight finishes its segment (docs/airflow-semantics.md), then nothing more.
+        assert _quiet_deal_count(cloud, timeout=120) <= 400
     finally:
         api.set_paused(DAG_ID, True)

@@ -9,6 +9,7 @@ name) and wait for it: one execution for the run, every lead synced once, no dup
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -35,12 +36,15 @@ def _executions_of_run(cloud, run_id: str) -> list[dict]:
 
 def test_a_task_failed_after_start_reattaches_on_its_next_try(airflow_services, cloud):
     api = airflow_services.api
-    seed_leads(cloud.warehouse, days=1, per_day=PER_DAY, last_day="2026-11-24")
+    # a day no other scheduler test runs (the backfill takes the last three days, the kill test today - 6)
+    day = datetime.now(UTC).date() - timedelta(days=8)
+    seed_leads(cloud.warehouse, days=1, per_day=PER_DAY, last_day=day.isoformat())
     cloud.pipedrive.reset()
     run_id = f"retry_test_{int(time.time())}"
     api.unpause(DAG_ID)
     try:
-        api.trigger(DAG_ID, logical_date="2026-11-25T00:00:00Z", run_id=run_id)  # interval: 2026-11-24
+        # a manual run at logical date D covers the interval before D: [day, day + 1)
+        api.trigger(DAG_ID, logical_date=f"{day + timedelta(days=1)}T00:00:00Z", run_id=run_id)
         api.wait_for_task_state(DAG_ID, run_id, TASK_ID, {"deferred"}, timeout=180)
         cloud.fail_aws("stepfunctions", "DescribeExecution", times=10_000)
         try:

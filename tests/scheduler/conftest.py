@@ -23,3 +23,20 @@ def airflow_services(request, tmp_path_factory):
     with services:
         services.api.wait_for_dags("redshift_to_pipedrive", "redshift_wait_loop")
         yield services
+
+
+@pytest.fixture
+def clean_slate(_session_cloud):
+    """No deals, no sync state, no earlier runs' files of the daily DAG's task.
+
+    Every test seeds the same lead ids, and the sync state remembers what an earlier test
+    synced: without this, a test would find its leads "unchanged" and send nothing.
+    """
+    cloud = _session_cloud
+    cloud.pipedrive.reset()
+    s3 = cloud.client("s3")
+    for prefix in ("step-patterns/runs/redshift_to_pipedrive/", "step-patterns/sync-state/redshift_to_pipedrive/"):
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=cloud.endpoints.bucket, Prefix=prefix)
+        for key in [obj["Key"] for page in pages for obj in page.get("Contents", [])]:
+            s3.delete_object(Bucket=cloud.endpoints.bucket, Key=key)
+    return cloud

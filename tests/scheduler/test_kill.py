@@ -46,12 +46,11 @@ def _quiet_deal_count(cloud, timeout: float, quiet_s: float = 5.0) -> int:
     return last
 
 
-def test_marking_a_deferred_task_failed_aborts_its_execution(airflow_services, cloud):
+def test_marking_a_deferred_task_failed_aborts_its_execution(airflow_services, cloud, clean_slate):
     api = airflow_services.api
     # a day no other scheduler test runs (the backfill takes the last three days)
     day = datetime.now(UTC).date() - timedelta(days=6)
     seed_leads(cloud.warehouse, days=2, per_day=400, last_day=day.isoformat())  # ~40 s a day at 20 / 2 s
-    cloud.pipedrive.reset()
     run_id = f"kill_test_{int(time.time())}"
     api.unpause(DAG_ID)
     try:

@@ -34,12 +34,11 @@ def _executions_of_run(cloud, run_id: str) -> list[dict]:
     return found
 
 
-def test_a_task_failed_after_start_reattaches_on_its_next_try(airflow_services, cloud):
+def test_a_task_failed_after_start_reattaches_on_its_next_try(airflow_services, cloud, clean_slate):
     api = airflow_services.api
     # a day no other scheduler test runs (the backfill takes the last three days, the kill test today - 6)
     day = datetime.now(UTC).date() - timedelta(days=8)
     seed_leads(cloud.warehouse, days=1, per_day=PER_DAY, last_day=day.isoformat())
-    cloud.pipedrive.reset()
     run_id = f"retry_test_{int(time.time())}"
     api.unpause(DAG_ID)
     try:

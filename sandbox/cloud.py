@@ -155,6 +155,9 @@ class LocalCloud:
             lambda_runtime.KillFault(after_s=after_s, error_type=error_type, times=times),
         )
 
+    def end_lambda_faults(self) -> None:
+        lambda_runtime.clear_faults()
+
     def fail_aws(self, service: str, action: str, *, times: int, error_code: str = "ServiceUnavailable",
                  status: int = 503) -> None:
         """The next ``times`` calls of an AWS action answer an error (an outage, a throttle)."""

@@ -90,6 +90,12 @@ def inject_fault(function_name: str, fault: KillFault) -> None:
     _installed[-1][1].inject(function_name, fault)
 
 
+def clear_faults() -> None:
+    """Disarm every injected fault not yet taken."""
+    for _, pool in _installed:
+        pool.clear_faults()
+
+
 def uninstall() -> None:
     """Stop the latest installed runtime's workers and restore the runner before it."""
     if not _installed:

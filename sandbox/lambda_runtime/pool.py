@@ -162,6 +162,11 @@ class WorkerPool:
         with self._lock:
             self._faults[function_name] = fault
 
+    def clear_faults(self) -> None:
+        """Disarm every fault not yet taken (a drill that ended early leaves none behind)."""
+        with self._lock:
+            self._faults.clear()
+
     def _take_fault(self, version: FunctionVersion) -> KillFault | None:
         name = version.function_arn.rsplit(":", 1)[-1]
         with self._lock:

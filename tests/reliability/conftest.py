@@ -38,3 +38,20 @@ _RUNTIME_SETTINGS = (
     "slow_rate", "slow_ms", "fault_after_write_rate", "block_after_ignored_429", "block_duration_s", "seed",
     "tokens", "costs",
 )
+
+
+@pytest.fixture
+def observe(request, artifacts_dir):
+    """Record what a drill measured in ``artifacts/reliability.jsonl`` (the figures of docs/reliability.md).
+
+    ``observe(lost=0, duplicates=0, ...)``: one JSON line per call, keyed by the test's node id.
+    """
+    import json
+
+    def record(**figures):
+        line = {"test": request.node.nodeid, **figures}
+        with (artifacts_dir / "reliability.jsonl").open("a") as out:
+            out.write(json.dumps(line, default=str) + "\n")
+        print("reliability:", json.dumps(line, default=str))
+
+    return record

@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping
 from step_lambdas import layout
 from step_lambdas.chunking import DEFAULT_CHUNK_MAX_BYTES, ChunkWriter, ManifestEntry, RecordTooLarge, chunk_size_for_rate
 from step_lambdas.fields import row_converter
+from step_lambdas.pipedrive.records import printable
 from step_lambdas.record_mapping import ContractCheck, RecordMapping
 from step_lambdas.statement_results import result_pages, start_query, wait_for_statement
 from step_lambdas.warehouse import InvalidStatementSpec, StatementSpec
@@ -207,6 +208,8 @@ def write_export(
 
         def refuse(row: int, external_id: Any, reasons: list[str]) -> None:
             summary.contract_errors += 1
+            if isinstance(external_id, str):  # may hold a lone surrogate, the reason it was refused
+                external_id = printable(external_id)
             line = {"row": row, "external_id": external_id, "reasons": reasons}
             errors.write(json.dumps(line, ensure_ascii=False, default=str).encode() + b"\n")
 

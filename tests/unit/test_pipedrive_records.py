@@ -84,3 +84,38 @@ def test_unknown_external_id_field_is_a_clear_setup_error():
 def test_external_id_field_may_be_given_by_key(validator):
     by_key = RecordValidator(FieldCatalog.from_deal_fields(DEAL_FIELDS), key("External ID"))
     assert by_key.external_id_key == validator.external_id_key
+
+
+# -- Pipedrive's text limits and text UTF-8 cannot carry ----------------------------------
+
+def test_title_and_short_text_fields_hold_at_most_255_characters(validator):
+    fits = validator.validate({"external_id": "A", "title": "t" * 255,
+                               "custom_fields": {"Lead source": "s" * 255}}, 0)
+    assert isinstance(fits, DealRecord)
+    over = validator.validate({"external_id": "A", "title": "t" * 256,
+                               "custom_fields": {"Lead source": "s" * 300}}, 4)
+    assert isinstance(over, InvalidRecord) and over.external_id == "A"
+    assert [r.split(' "')[0] for r in over.reasons] == [
+        "title: expected at most 255 characters, got str of 256 characters",
+        "custom_fields.Lead source: expected at most 255 characters (varchar field), got str of 300 characters",
+    ]
+
+
+def test_a_lone_surrogate_is_refused_by_field_and_the_reasons_stay_encodable(validator):
+    # json.loads('"Caf\\ud83d"') (half an emoji, as a JSON escape) gives such a string
+    broken = "Caf\ud83d"
+    result = validator.validate({"external_id": "A-\ud800", "title": broken,
+                                 "custom_fields": {"Lead source": broken}}, 2)
+    assert isinstance(result, InvalidRecord)
+    assert result.external_id == "A-\\ud800"
+    assert {r.split(":")[0] for r in result.reasons} == {"external_id", "title", "custom_fields.Lead source"}
+    assert all("expected text encodable as UTF-8" in r and "lone surrogate U+" in r for r in result.reasons)
+    "\n".join(result.reasons).encode("utf-8")  # written to failures.jsonl as is
+
+
+def test_an_emoji_parsed_from_a_surrogate_pair_escape_is_ordinary_text(validator):
+    import json
+
+    title = json.loads('"Caf\\ud83d\\ude00"')
+    result = validator.validate({"external_id": "A", "title": title}, 0)
+    assert isinstance(result, DealRecord) and result.body["title"] == "Caf\U0001F600"

@@ -177,7 +177,7 @@ def test_the_byte_budget_closes_a_chunk_before_it_grows_past_it():
 
 def test_a_record_over_the_byte_budget_is_a_contract_error_not_a_crash():
     s3 = FakeS3()
-    rows = [lead(1), lead(2, company="x" * 500), lead(3)]
+    rows = [lead(1), lead(2, company="x" * 250), lead(3)]  # a title Pipedrive takes (<= 255)
     request = ExportRequest.from_event(event())
     redshift = FakeRedshiftData(COLUMNS, rows)
     summary = run_export(request, redshift, s3, FakeContext().get_remaining_time_in_millis,
@@ -340,3 +340,17 @@ def test_an_inline_map_that_would_overflow_the_state_payload_is_refused_by_name(
     assert "items" not in summary.to_output(with_items=False)
     with pytest.raises(TooManyChunksForInline, match="use map_mode DISTRIBUTED"):
         summary.to_output(with_items=True)
+
+
+def test_a_lone_surrogate_in_one_row_is_a_contract_error_not_a_failed_export():
+    # The Data API's JSON may carry "\ud83d" (half an emoji): botocore parses it into a string
+    # UTF-8 cannot encode; before the contract checked it, encoding that row failed the export.
+    rows = [lead(1), lead(2, company="Caf\ud83d"), lead(3), lead(4, lead_id="L-\udc00")]
+    summary, s3, _ = export(rows)
+    assert (summary.rows, summary.records, summary.contract_errors) == (4, 2, 2)
+    title, external_id = lines(s3, "runs/2024-01-05/contract-errors.jsonl")
+    assert title["row"] == 2 and title["external_id"] == "2"
+    assert title["reasons"] == ['title: expected text encodable as UTF-8, got str "Caf\\ud83d" '
+                                "with a lone surrogate U+D83D"]
+    assert external_id["row"] == 4 and external_id["external_id"] == "L-\\udc00"  # kept readable, as text
+    assert external_id["reasons"][0].startswith("external_id: expected text encodable as UTF-8")

@@ -17,6 +17,13 @@ from typing import Any, Callable, Iterable, Mapping
 
 _INT = "integer"
 _NUMBER = "number"
+# Pipedrive refuses longer text with HTTP 400: a deal title ('"title" length must be less than
+# or equal to 255 characters long') and the short text field types ("up to 255 characters" in
+# the dealFields docs; "text" holds up to 65k and is left to the server). Counted in code
+# points, never more than Pipedrive's count: what passes may still be refused, never the reverse.
+MAX_CHARACTERS = 255
+LIMITED_DEAL_FIELDS = frozenset({"title"})
+LIMITED_CUSTOM_TYPES = frozenset({"varchar", "varchar_auto", "phone"})
 
 
 def _is_int(value: Any) -> bool:
@@ -109,7 +116,12 @@ class FieldError:
     got: str
 
     def __str__(self) -> str:
-        return f"{self.field}: expected {self.expected}, got {self.got}"
+        return printable(f"{self.field}: expected {self.expected}, got {self.got}")
+
+
+def printable(text: str) -> str:
+    """``text`` with code points UTF-8 cannot encode written as ``\\udxxx``: safe to log and store."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -172,9 +184,34 @@ class InvalidRecord:
 
 
 def _describe(value: Any) -> str:
-    text = json.dumps(value, default=str)
-    kind = "null" if value is None else type(value).__name__
-    return f"{kind} {text[:60]}" if value is not None else "null"
+    """The value as the user should see it in a reason: type and JSON text (ASCII), cut at 60."""
+    if value is None:
+        return "null"
+    text = json.dumps(value, default=str)  # ASCII: a lone surrogate shows as its \\u escape
+    kind = type(value).__name__
+    if isinstance(value, str) and len(value) > MAX_CHARACTERS:
+        return f"{kind} of {len(value)} characters {text[:60]}..."
+    return f"{kind} {text[:60]}"
+
+
+UTF8_TEXT = "text encodable as UTF-8"
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """What ``value`` is when it holds a lone surrogate (UTF-8 cannot encode it), else None.
+
+    Parsing JSON that carries an unpaired ``\\ud83d`` escape (half an emoji; JSON allows it)
+    gives such a string; one in a record would otherwise fail the whole export when encoded.
+    """
+    text = value if isinstance(value, str) else (
+        json.dumps(value, ensure_ascii=False, default=str) if isinstance(value, (Mapping, list)) else None)
+    if text is None:
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return f"{_describe(value)} with a lone surrogate U+{ord(text[error.start]):04X}"
+    return None
 
 
 def content_hash(body: Mapping[str, Any]) -> str:
@@ -205,7 +242,10 @@ class RecordValidator:
             return InvalidRecord(index, None, (FieldError("record", "a JSON object on one line", raw.reason),))
         if not isinstance(raw, Mapping):
             return InvalidRecord(index, None, (FieldError("record", "JSON object", _describe(raw)),))
-        errors: list[FieldError] = []
+        errors: list[FieldError] = [
+            FieldError(str(name), UTF8_TEXT, got) for name, value in raw.items()
+            if name != "custom_fields" and (got := _lone_surrogate(value))
+        ]
         external_id = raw.get("external_id")
         if not isinstance(external_id, str) or not external_id.strip():
             errors.append(FieldError("external_id", "non-empty string", _describe(external_id)))
@@ -226,6 +266,8 @@ class RecordValidator:
                 errors.append(FieldError(name, "a Deal v2 field or custom_fields entry", "unknown field"))
             elif not rule[0](value):
                 errors.append(FieldError(name, rule[1], _describe(value)))
+            elif name in LIMITED_DEAL_FIELDS and len(value) > MAX_CHARACTERS:
+                errors.append(FieldError(name, f"at most {MAX_CHARACTERS} characters", _describe(value)))
             else:
                 body[name] = value
 
@@ -236,6 +278,9 @@ class RecordValidator:
             raw_custom = {}
         for key_or_name, value in raw_custom.items():
             where = f"custom_fields.{key_or_name}"
+            if got := _lone_surrogate(value):
+                errors.append(FieldError(where, UTF8_TEXT, got))
+                continue
             resolved = self.catalog.resolve(str(key_or_name))
             if resolved is None:
                 errors.append(FieldError(where, "a custom deal field key or name", "unknown custom field"))
@@ -248,13 +293,17 @@ class RecordValidator:
             if value is not None and rule is not None and not rule[0](value):
                 errors.append(FieldError(where, f"{rule[1]} ({resolved.field_type} field)", _describe(value)))
                 continue
+            if resolved.field_type in LIMITED_CUSTOM_TYPES and isinstance(value, str) and len(value) > MAX_CHARACTERS:
+                errors.append(FieldError(where, f"at most {MAX_CHARACTERS} characters ({resolved.field_type} field)",
+                                         _describe(value)))
+                continue
             if resolved.key in custom:
                 errors.append(FieldError(where, "each custom field once", "given twice (by key and by name)"))
                 continue
             custom[resolved.key] = value
 
         if errors:
-            return InvalidRecord(index, external_id, tuple(errors))
+            return InvalidRecord(index, None if external_id is None else printable(external_id), tuple(errors))
         custom[self.external_id_key] = external_id
         body["custom_fields"] = dict(sorted(custom.items()))
         return DealRecord(index, external_id, body, content_hash(body), deal_id)

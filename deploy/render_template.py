@@ -203,6 +203,10 @@ def _lambda_role() -> dict:
          "Condition": {"StringLike": {"s3:prefix": [f"{RUNS_PREFIX}*", f"{SYNC_STATE_PREFIX}*"]}}},
         *_secrets_statements("RedshiftSecretArn", "PipedriveSecretArn"),
         *_data_api_statements("LambdaRole"),
+        # The chunk syncer stops sending once its execution is stopped (execution_watch.py).
+        {"Sid": "NoticeStoppedExecutions", "Effect": "Allow", "Action": "states:DescribeExecution",
+         "Resource": _sub(f"arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:execution:"
+                          f"{STATE_MACHINE_PREFIX}*")},
     ]
     return _role_with_policy(
         "LambdaRole", "Runs the step-patterns Lambda functions",

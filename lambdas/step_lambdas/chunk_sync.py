@@ -5,7 +5,10 @@ Input (see ``step_patterns.asl.chunked_iterator``)::
     {"chunk": {"index", "key", "records"}, "cursor": int,
      "target": {"external_id_field", "pipedrive_secret_arn", "pipedrive_base_url",
                 "rate": {"requests", "per_seconds"}, "concurrency"},
-     "output": {"bucket", "prefix", "sync_state_prefix"}}
+     "output": {"bucket", "prefix", "sync_state_prefix"}, "execution_arn": str | null}
+
+It stops sending within seconds once ``execution_arn`` is no longer RUNNING (see
+``execution_watch``).
 
 It stops sending before the Lambda's timeout and returns the cursor of the next record;
 the state machine calls it again from there. Every create is in the sync state before the
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from step_lambdas import layout
+from step_lambdas.execution_watch import ExecutionWatch
 from step_lambdas.pipedrive import (
     PipedriveClient,
     S3SyncState,
@@ -54,6 +58,7 @@ class ChunkSyncRequest:
     rate_requests: int
     rate_window_s: float
     concurrency: int
+    execution_arn: str | None = None
 
     @classmethod
     def from_event(cls, event: Any) -> "ChunkSyncRequest":
@@ -73,6 +78,7 @@ class ChunkSyncRequest:
                 rate_requests=int(rate["requests"]),
                 rate_window_s=float(rate["per_seconds"]),
                 concurrency=int(target.get("concurrency") or 8),
+                execution_arn=event.get("execution_arn") or None,
             )
         except (KeyError, TypeError, ValueError) as error:
             raise InvalidChunkRequest(f"chunk syncer input is missing or has a bad field: {error!r}") from None
@@ -116,20 +122,23 @@ def pipedrive_client(request: ChunkSyncRequest, secrets: Any) -> PipedriveClient
         return _clients[key]
 
 
-def sync_chunk(request: ChunkSyncRequest, s3: Any, secrets: Any, remaining_ms: Callable[[], int]) -> dict[str, Any]:
+def sync_chunk(request: ChunkSyncRequest, s3: Any, secrets: Any, remaining_ms: Callable[[], int],
+               sfn: Any = None) -> dict[str, Any]:
     records = read_chunk(s3, request.bucket, request.key)
     if request.cursor > len(records):
         raise InvalidChunkRequest(f"cursor {request.cursor} is past the chunk's {len(records)} records")
     state = S3SyncState(request.bucket, request.sync_state_prefix,
                         writer_id=f"chunk-{request.index:06d}", s3_client=s3)
-    report = sync_records(
-        records,
-        client=pipedrive_client(request, secrets),
-        state=state,
-        options=SyncOptions(external_id_field=request.external_id_field, concurrency=request.concurrency),
-        start=request.cursor,
-        deadline=deadline_from_remaining_ms(remaining_ms()),
-    )
+    with ExecutionWatch(sfn, request.execution_arn if sfn is not None else None) as watch:
+        report = sync_records(
+            records,
+            client=pipedrive_client(request, secrets),
+            state=state,
+            options=SyncOptions(external_id_field=request.external_id_field, concurrency=request.concurrency),
+            start=request.cursor,
+            deadline=deadline_from_remaining_ms(remaining_ms()),
+            on_progress=watch.raise_if_stopped,
+        )
     state.fold()  # one journal object per segment for the next reader, not one per create
     summary = report.summary
     failed_key = None
@@ -155,6 +164,6 @@ def sync_chunk(request: ChunkSyncRequest, s3: Any, secrets: Any, remaining_ms: C
         counts=counts, failed_key=failed_key,
     ))
     if report.stop_error is not None:
-        # Daily budget, an HTML block page, a refused token: going on cannot help.
+        # Daily budget, an HTML block page, a refused token, a stopped execution: going on cannot help.
         raise report.stop_error
     return {"done": summary.complete, "cursor": summary.cursor, "counts": counts.__dict__}

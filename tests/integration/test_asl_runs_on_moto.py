@@ -231,7 +231,9 @@ def test_distributed_map_reads_the_manifest_from_s3_and_builds_each_chunk_input(
     described, _ = _run(sfn, machine, execution_input, "distributed")
     assert described["status"] == "SUCCEEDED", described.get("cause")
     iterations = json.loads(described["output"])["iterations"]
+    # each chunk knows the parent execution (the syncer stops sending once it is stopped)
     assert iterations == [
-        {"chunk": entry, "cursor": 0, "target": execution_input["target"], "output": execution_input["output"]}
+        {"chunk": entry, "cursor": 0, "target": execution_input["target"], "output": execution_input["output"],
+         "execution_arn": described["executionArn"]}
         for entry in manifest
     ]

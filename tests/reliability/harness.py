@@ -63,6 +63,7 @@ class SyncJob:
     parameters: dict[str, str] | None = None
     pipedrive_secret_arn: str | None = None
     name: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    _started: dict[str, tuple[str, float]] = field(default_factory=dict, repr=False)  # arn -> (input, clock)
 
     def operator(self) -> ChunkedIteratorOperator:
         endpoints = self.cloud.endpoints
@@ -106,11 +107,21 @@ class SyncJob:
 
     def run(self, timeout_s: float = 180) -> Outcome:
         """Start one execution with the operator's input and wait for its end."""
-        sfn = self.cloud.client("stepfunctions")
+        return self.wait(self.start(), timeout_s)
+
+    def start(self) -> str:
+        """Start one execution with the operator's input; returns its ARN."""
         execution_input = json.dumps(self.operator().build_input({}))
-        started = time.monotonic()
-        arn = sfn.start_execution(stateMachineArn=self.state_machine(), name=f"run-{uuid.uuid4().hex[:12]}",
-                                  input=execution_input)["executionArn"]
+        arn = self.cloud.client("stepfunctions").start_execution(
+            stateMachineArn=self.state_machine(), name=f"run-{uuid.uuid4().hex[:12]}", input=execution_input,
+        )["executionArn"]
+        self._started[arn] = (execution_input, time.monotonic())
+        return arn
+
+    def wait(self, arn: str, timeout_s: float = 180) -> Outcome:
+        """Wait for a started execution's end."""
+        sfn = self.cloud.client("stepfunctions")
+        execution_input, started = self._started[arn]
         while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
             assert time.monotonic() - started < timeout_s, f"execution still running after {timeout_s} s"
             time.sleep(0.25)

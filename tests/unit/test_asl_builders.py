@@ -186,7 +186,8 @@ def test_distributed_map_reads_the_manifest_from_s3():
     assert sync["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
     assert sync["MaxConcurrency"] == 1
     assert sync["ResultPath"] is None
-    assert sync["ItemSelector"] == {"chunk.$": "$$.Map.Item.Value", "cursor": 0, "target.$": "$.target", "output.$": "$.output"}
+    assert sync["ItemSelector"] == {"chunk.$": "$$.Map.Item.Value", "cursor": 0, "target.$": "$.target",
+                                    "output.$": "$.output", "execution_arn.$": "$$.Execution.Id"}
     assert "ToleratedFailurePercentage" not in sync  # 0 is the ASL default
     tolerant = _states(MACHINES["chunked_iterator_distributed_tolerant"]())["SyncChunks"]
     assert tolerant["ToleratedFailurePercentage"] == 5.0 and isinstance(tolerant["ToleratedFailurePercentage"], float)

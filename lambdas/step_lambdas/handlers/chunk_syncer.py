@@ -1,7 +1,7 @@
 """Lambda: upsert one chunk into Pipedrive Deals; returns ``{"done", "cursor", "counts"}``.
 
 Named errors: ``InvalidChunkRequest``, ``ChunkObjectInvalid``, ``DailyBudgetExceeded``,
-``BlockedByServer``, ``AuthenticationFailed``, ``TokenNotConfigured``.
+``BlockedByServer``, ``AuthenticationFailed``, ``TokenNotConfigured``, ``ExecutionStopped``.
 """
 
 from step_lambdas.aws import client
@@ -10,4 +10,5 @@ from step_lambdas.chunk_sync import ChunkSyncRequest, sync_chunk
 
 def handler(event, context):
     request = ChunkSyncRequest.from_event(event)
-    return sync_chunk(request, client("s3"), client("secretsmanager"), context.get_remaining_time_in_millis)
+    return sync_chunk(request, client("s3"), client("secretsmanager"), context.get_remaining_time_in_millis,
+                      sfn=client("stepfunctions"))

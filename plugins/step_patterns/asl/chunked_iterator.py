@@ -12,8 +12,8 @@ Lambda contracts:
   "chunks", "records", "contract_errors"}``, plus ``"items"`` (the manifest entries) which
   an INLINE Map iterates over (required in INLINE mode); kept at ``$.export``. The manifest
   at ``s3://bucket/manifest_key`` is a JSON array of ``{"index", "key", "records"}``.
-- chunk syncer: gets ``{"chunk": <manifest entry>, "cursor": int, "target", "output"}`` and
-  returns ``{"done": bool, "cursor": int, "counts": {...}}``. When ``done`` is false the
+- chunk syncer: gets ``{"chunk": <manifest entry>, "cursor": int, "target", "output",
+  "execution_arn"}`` and returns ``{"done": bool, "cursor": int, "counts": {...}}``. When ``done`` is false the
   same chunk is sent again from the returned cursor, which must have moved forward.
 - report: gets ``{"export", "output", "execution_name", "execution_start_time"}``; what
   it returns is the execution output.
@@ -181,6 +181,7 @@ def _sync_chunks(settings: ChunkedIteratorSettings, retry: Retry) -> Map:
                         "cursor": JsonPath("$.cursor"),
                         "target": JsonPath("$.target"),
                         "output": JsonPath("$.output"),
+                        "execution_arn": JsonPath("$.execution_arn"),
                     },
                 },
                 result_selector=lambda_payload_selector(SYNC_RESULT_FIELDS),
@@ -211,6 +212,7 @@ def _sync_chunks(settings: ChunkedIteratorSettings, retry: Retry) -> Map:
                     "cursor": JsonPath("$.sync.cursor"),
                     "target": JsonPath("$.target"),
                     "output": JsonPath("$.output"),
+                    "execution_arn": JsonPath("$.execution_arn"),
                 },
                 next=SYNC_CHUNK,
             ),
@@ -231,6 +233,10 @@ def _sync_chunks(settings: ChunkedIteratorSettings, retry: Retry) -> Map:
         "cursor": 0,
         "target": JsonPath("$.target"),
         "output": JsonPath("$.output"),
+        # The run's own execution (the item selector is evaluated in the parent, also for a
+        # DISTRIBUTED Map): the syncer polls it and stops sending once it is stopped, since
+        # StopExecution does not interrupt a Lambda invocation in flight.
+        "execution_arn": JsonPath("$$.Execution.Id"),
     }
     common = dict(
         name=SYNC_CHUNKS,

@@ -227,6 +227,22 @@ class AirflowServices:
             _drop_database(self.pg_url, self.database)
             self._database_created = False
 
+    def kill(self, service: str, sig: int = signal.SIGKILL) -> None:
+        """Signal ``service``'s process group (SIGKILL: a crash, nothing cleaned up) and reap it.
+
+        Its workers and subprocesses go with it; the service stays down until :meth:`restart`.
+        """
+        process = self._processes.pop(service)
+        _signal_group(process, sig)
+        process.wait(timeout=30)
+        _signal_group(process, signal.SIGKILL)  # what a SIGTERM'd service left behind
+        self._log_files.pop(service).close()
+
+    def restart(self, service: str, sig: int = signal.SIGKILL) -> None:
+        """:meth:`kill` ``service`` and start a new one; its log goes on in the same file."""
+        self.kill(service, sig)
+        self._spawn(service)
+
     def __enter__(self) -> AirflowServices:
         return self.start()
 

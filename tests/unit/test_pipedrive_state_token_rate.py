@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import boto3
 import pytest
@@ -11,7 +12,7 @@ from moto import mock_aws
 from step_lambdas.pipedrive import sync_state as state_module
 from step_lambdas.pipedrive.rate import parse_rate
 from step_lambdas.pipedrive.sync_state import LocalFileSyncState, S3SyncState
-from step_lambdas.pipedrive.token import TokenNotConfigured, clear_token_cache, load_api_token
+from step_lambdas.pipedrive.token import TokenNotConfigured, TokenSecretNotFound, clear_token_cache, load_api_token
 
 
 def test_local_state_survives_a_new_process_and_compacts(tmp_path):
@@ -123,6 +124,18 @@ def test_token_raw_secret_string_via_secrets_manager():
     bad = sm.create_secret(Name="pd-bad", SecretString='{"token": "x"}')["ARN"]
     with pytest.raises(TokenNotConfigured, match='"api_token"'):
         load_api_token(bad, secrets_client=sm)
+
+
+@mock_aws
+def test_token_errors_name_the_secret_arn_never_its_value():
+    clear_token_cache()
+    sm = boto3.client("secretsmanager", region_name="us-east-1")
+    empty = sm.create_secret(Name="pd-empty", SecretString='{"api_token": ""}')["ARN"]
+    with pytest.raises(TokenNotConfigured, match=f'^secret {re.escape(empty)}: .*no string "api_token" key'):
+        load_api_token(empty, secrets_client=sm)
+    missing = empty.replace("pd-empty", "pd-missing")
+    with pytest.raises(TokenSecretNotFound, match=f"^the Pipedrive token secret {re.escape(missing)} does not exist"):
+        load_api_token(missing, secrets_client=sm)
 
 
 @pytest.mark.parametrize("text, expected", [("20/2s", (20, 2.0)), ("80/2", (80, 2.0)), (" 10 / 500ms ", (10, 0.5)),

@@ -1,7 +1,8 @@
 """Where the Pipedrive API token comes from: Secrets Manager in Lambda, the environment locally.
 
 The secret string may be the raw token or JSON ``{"api_token": "..."}``. It is fetched once
-per Lambda container (cached by ARN) and never logged.
+per Lambda container (cached by ARN) and never logged. Errors name the secret's ARN (never
+its value), so the run's failure says which secret to fix.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import os
 import threading
 from typing import Any, Mapping
 
+from botocore.exceptions import ClientError
+
 ENV_VAR = "PIPEDRIVE_API_TOKEN"
 
 _cache: dict[str, str] = {}
@@ -18,7 +21,11 @@ _cache_lock = threading.Lock()
 
 
 class TokenNotConfigured(RuntimeError):
-    pass
+    """No usable token: the secret (or ``PIPEDRIVE_API_TOKEN``) is empty or has no ``api_token``."""
+
+
+class TokenSecretNotFound(TokenNotConfigured):
+    """The secret ARN names no secret: mistyped, deleted, or in another account or region."""
 
 
 def token_from_secret_string(secret_string: str) -> str:
@@ -47,10 +54,21 @@ def load_api_token(secret_arn: str | None = None, *, env: Mapping[str, str] | No
             import boto3
 
             secrets_client = boto3.client("secretsmanager")
-        response = secrets_client.get_secret_value(SecretId=secret_arn)
+        try:
+            response = secrets_client.get_secret_value(SecretId=secret_arn)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            raise TokenSecretNotFound(
+                f"the Pipedrive token secret {secret_arn} does not exist (Secrets Manager: "
+                "ResourceNotFoundException); check pipedrive_secret_arn, its account and region"
+            ) from None
         if "SecretString" not in response:
             raise TokenNotConfigured(f"secret {secret_arn} has no SecretString (binary secrets are not supported)")
-        token = token_from_secret_string(response["SecretString"])
+        try:
+            token = token_from_secret_string(response["SecretString"])
+        except TokenNotConfigured as error:
+            raise TokenNotConfigured(f"secret {secret_arn}: {error}") from None
         with _cache_lock:
             _cache[secret_arn] = token
         return token

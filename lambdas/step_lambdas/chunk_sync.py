@@ -25,6 +25,7 @@ from typing import Any, Callable
 from step_lambdas import layout
 from step_lambdas.execution_watch import ExecutionWatch
 from step_lambdas.pipedrive import (
+    AuthenticationFailed,
     PipedriveClient,
     S3SyncState,
     SlidingWindowLimiter,
@@ -33,6 +34,7 @@ from step_lambdas.pipedrive import (
     load_api_token,
     sync_records,
 )
+from step_lambdas.pipedrive.token import forget_api_token
 from step_lambdas.results import SegmentCounts, SegmentResult, write_segment_result
 
 
@@ -112,14 +114,25 @@ _clients: dict[tuple, PipedriveClient] = {}
 _clients_lock = threading.Lock()
 
 
+def _client_key(request: ChunkSyncRequest) -> tuple:
+    return (request.base_url, request.secret_arn, request.rate_requests, request.rate_window_s)
+
+
 def pipedrive_client(request: ChunkSyncRequest, secrets: Any) -> PipedriveClient:
-    key = (request.base_url, request.secret_arn, request.rate_requests, request.rate_window_s)
+    key = _client_key(request)
     with _clients_lock:
         if key not in _clients:
             token = load_api_token(request.secret_arn, secrets_client=secrets)
             limiter = SlidingWindowLimiter(limit=request.rate_requests, window_s=request.rate_window_s)
             _clients[key] = PipedriveClient(request.base_url, token, limiter, pool_size=max(16, request.concurrency))
         return _clients[key]
+
+
+def forget_client(request: ChunkSyncRequest) -> None:
+    """Drop the client and token of ``request``'s secret: the next invocation reads the secret again."""
+    with _clients_lock:
+        _clients.pop(_client_key(request), None)
+    forget_api_token(request.secret_arn)
 
 
 def sync_chunk(request: ChunkSyncRequest, s3: Any, secrets: Any, remaining_ms: Callable[[], int],
@@ -165,5 +178,7 @@ def sync_chunk(request: ChunkSyncRequest, s3: Any, secrets: Any, remaining_ms: C
     ))
     if report.stop_error is not None:
         # Daily budget, an HTML block page, a refused token, a stopped execution: going on cannot help.
+        if isinstance(report.stop_error, AuthenticationFailed):
+            forget_client(request)  # a warm container must not keep the refused token once the secret is fixed
         raise report.stop_error
     return {"done": summary.complete, "cursor": summary.cursor, "counts": counts.__dict__}

@@ -138,6 +138,35 @@ def test_token_errors_name_the_secret_arn_never_its_value():
         load_api_token(missing, secrets_client=sm)
 
 
+def test_a_refused_token_is_read_again_from_its_secret_by_the_next_invocation():
+    # A warm chunk syncer keeps one client per secret; after a 401 it drops it (and the cached
+    # token), so a secret corrected in place is used without waiting for the container to end.
+    from step_lambdas.chunk_sync import ChunkSyncRequest, forget_client, pipedrive_client
+
+    clear_token_cache()
+    reads = []
+
+    class Secrets:
+        token = "refused"
+
+        def get_secret_value(self, SecretId):
+            reads.append(SecretId)
+            return {"SecretString": self.token}
+
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pd-rotated"
+    request = ChunkSyncRequest(index=0, key="k", cursor=0, bucket="b", prefix="p", sync_state_prefix="s",
+                               base_url="https://pd.invalid", secret_arn=arn, external_id_field="External ID",
+                               rate_requests=10, rate_window_s=2.0, concurrency=1)
+    secrets = Secrets()
+    refused = pipedrive_client(request, secrets)
+    assert pipedrive_client(request, secrets) is refused and reads == [arn]  # warm: read once
+
+    secrets.token = "corrected"
+    forget_client(request)
+    assert pipedrive_client(request, secrets) is not refused and reads == [arn, arn]
+    forget_client(request)
+
+
 @pytest.mark.parametrize("text, expected", [("20/2s", (20, 2.0)), ("80/2", (80, 2.0)), (" 10 / 500ms ", (10, 0.5)),
                                             ("100/2.5s", (100, 2.5))])
 def test_parse_rate(text, expected):

@@ -79,6 +79,12 @@ def load_api_token(secret_arn: str | None = None, *, env: Mapping[str, str] | No
     return token
 
 
+def forget_api_token(secret_arn: str) -> None:
+    """Read ``secret_arn`` again next time: Pipedrive refused its token, which may be corrected meanwhile."""
+    with _cache_lock:
+        _cache.pop(secret_arn, None)
+
+
 def clear_token_cache() -> None:
     with _cache_lock:
         _cache.clear()

@@ -155,6 +155,23 @@ class LocalCloud:
             lambda_runtime.KillFault(after_s=after_s, error_type=error_type, times=times),
         )
 
+    def crash_lambda_after_writes(self, key: str, *, writes: int, error_type: str = "Runtime.ExitError",
+                                  times: int = 1) -> None:
+        """Kill bundle function ``key`` as soon as the Pipedrive sandbox holds ``writes`` more
+        deals than now: a crash at an exact point of a sync, whatever its timing.
+
+        The kill lands within ~10 ms of the deal being committed, before the response can
+        reach the caller if the sandbox answers slower than that. Each of the ``times`` kills
+        takes the invocation running when the figure is reached; later ones find it reached
+        and end the next invocations at their start.
+        """
+        deals = self.pipedrive.store.count  # the "deals" figure of stats(), cheap enough to poll
+        target = deals() + writes
+        lambda_runtime.inject_fault(
+            function_name(key, self.settings.function_prefix),
+            lambda_runtime.KillFault(when=lambda: deals() >= target, error_type=error_type, times=times),
+        )
+
     def end_lambda_faults(self) -> None:
         lambda_runtime.clear_faults()
 

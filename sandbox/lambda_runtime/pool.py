@@ -16,12 +16,14 @@ import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 from sandbox.lambda_runtime.worker import LOG_END_MARK
 
 IDLE_WORKER_TTL_S = 300.0
+CONDITION_POLL_S = 0.01  # how often a conditional fault looks at its condition during an invocation
 _WORKER_SCRIPT = str(Path(__file__).with_name("worker.py"))
 
 
@@ -39,12 +41,23 @@ class FunctionVersion:
 
 @dataclass
 class KillFault:
-    """Kill the next ``times`` invocations of a function ``after_s`` seconds in, ending them as
-    ``error_type`` (``Sandbox.Timedout`` as at a timeout, ``Runtime.ExitError`` as at a crash)."""
+    """Kill ``times`` invocations of a function, ending them as ``error_type``
+    (``Sandbox.Timedout`` as at a timeout, ``Runtime.ExitError`` as at a crash).
 
-    after_s: float
+    Either ``after_s`` seconds into each of the next ``times`` invocations, or as soon as
+    ``when()`` is true while one runs (looked at every ``CONDITION_POLL_S``): a drill can
+    then crash a function at a precise point of its work, e.g. right after its k-th write.
+    An invocation that ends before ``when()`` is true is not killed and does not count.
+    """
+
+    after_s: float | None = None
     error_type: str = "Sandbox.Timedout"
     times: int = 1
+    when: Callable[[], bool] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.after_s is None) == (self.when is None):
+            raise ValueError("a KillFault takes exactly one of after_s (a time) or when (a condition)")
 
 
 @dataclass
@@ -94,8 +107,10 @@ class _Worker:
             lines, self._log_lines = self._log_lines, []
         return "".join(lines)
 
-    def invoke(self, event: object, deadline_epoch_s: float, cut_at_epoch_s: float | None = None) -> Invocation | None:
-        """Run one event; ``None`` when the deadline (or the cut) passed: the caller kills this worker."""
+    def invoke(self, event: object, deadline_epoch_s: float, cut_at_epoch_s: float | None = None,
+               cut_when: Callable[[], bool] | None = None) -> Invocation | None:
+        """Run one event; ``None`` when the deadline (or the cut, or ``cut_when()``) came first:
+        the caller kills this worker."""
         request_id = str(uuid.uuid4())
         self._log_done.clear()
         self.process.stdin.write(json.dumps({
@@ -105,7 +120,7 @@ class _Worker:
             "deadline_epoch_s": deadline_epoch_s,
         }) + "\n")
         self.process.stdin.flush()
-        line = _readline_until(self._results, cut_at_epoch_s or deadline_epoch_s)
+        line = _readline_until(self._results, cut_at_epoch_s or deadline_epoch_s, cut_when)
         if line is None:
             return None
         if not line:  # the worker died (os._exit, OOM kill, segfault)
@@ -136,16 +151,20 @@ class _Worker:
         return self.process.poll() is None
 
 
-def _readline_until(stream, deadline_epoch_s: float) -> str | None:
-    """Read one line, or ``None`` if the deadline passes first."""
+def _readline_until(stream, deadline_epoch_s: float, cut_when: Callable[[], bool] | None = None) -> str | None:
+    """Read one line, or ``None`` if the deadline passes (or ``cut_when()`` is true) first."""
     import selectors
 
     with selectors.DefaultSelector() as selector:
         selector.register(stream, selectors.EVENT_READ)
-        timeout = deadline_epoch_s - time.time()
-        if timeout <= 0 or not selector.select(timeout):
-            return None
-    return stream.readline()
+        while True:
+            timeout = deadline_epoch_s - time.time()
+            if timeout <= 0:
+                return None
+            if selector.select(timeout if cut_when is None else min(timeout, CONDITION_POLL_S)):
+                return stream.readline()
+            if cut_when is not None and cut_when():
+                return None
 
 
 class WorkerPool:
@@ -167,28 +186,53 @@ class WorkerPool:
         with self._lock:
             self._faults.clear()
 
-    def _take_fault(self, version: FunctionVersion) -> KillFault | None:
-        name = version.function_arn.rsplit(":", 1)[-1]
+    def _faults_for(self, name: str) -> tuple[KillFault | None, KillFault | None]:
+        """``(timed, conditional)`` for an invocation starting now: an ``after_s`` fault is
+        taken at once (it cuts this invocation); a ``when`` fault stays armed until it fires."""
         with self._lock:
             fault = self._faults.get(name)
-            if fault is None:
-                return None
-            fault.times -= 1
-            if fault.times <= 0:
-                del self._faults[name]
-            return fault
+            if fault is None or fault.when is not None:
+                return None, fault
+            self._count_taken_locked(name, fault)
+            return fault, None
+
+    def _fires(self, name: str, fault: KillFault) -> bool:
+        """Whether the ``when`` fault fires now; if so it is counted as taken."""
+        if not fault.when():
+            return False
+        with self._lock:
+            if self._faults.get(name) is not fault:
+                return False  # disarmed, or its last kill went to a concurrent invocation
+            self._count_taken_locked(name, fault)
+            return True
+
+    def _count_taken_locked(self, name: str, fault: KillFault) -> None:
+        fault.times -= 1
+        if fault.times <= 0:
+            del self._faults[name]
 
     def invoke(self, version: FunctionVersion, event: object) -> Invocation:
         worker = self._checkout(version)
-        fault = self._take_fault(version)
+        name = version.function_arn.rsplit(":", 1)[-1]
+        timed, conditional = self._faults_for(name)
+        fired = False
+
+        def condition_fired() -> bool:
+            nonlocal fired
+            fired = fired or self._fires(name, conditional)
+            return fired
+
         started = time.time()
         # The handler sees its real deadline; a fault only cuts the invocation short.
-        cut_at = started + min(version.timeout_s, fault.after_s) if fault else None
-        result = worker.invoke(event, deadline_epoch_s=started + version.timeout_s, cut_at_epoch_s=cut_at)
+        cut_at = started + min(version.timeout_s, timed.after_s) if timed else None
+        result = worker.invoke(event, deadline_epoch_s=started + version.timeout_s, cut_at_epoch_s=cut_at,
+                               cut_when=condition_fired if conditional else None)
         if result is None:
             logs = worker.kill()
-            if fault is not None and fault.after_s < version.timeout_s:
-                error_type, message = fault.error_type, f"killed by an injected fault after {fault.after_s:.2f} s"
+            fault = conditional if fired else timed if timed and timed.after_s < version.timeout_s else None
+            if fault is not None:
+                error_type = fault.error_type
+                message = f"killed by an injected fault after {time.time() - started:.2f} s"
             else:
                 error_type, message = "Sandbox.Timedout", f"Task timed out after {version.timeout_s:.2f} seconds"
             return Invocation(payload={"errorType": error_type, "errorMessage": message}, errored=True, logs=logs)

@@ -36,6 +36,13 @@ def fail(event, context):
 
 def crash(event, context):
     os._exit(3)
+
+def tick(event, context):
+    for _ in range(event["ticks"]):
+        time.sleep(event["interval"])
+        with open(event["path"], "a") as out:
+            out.write("tick\\n")
+    return {"ticks": event["ticks"]}
 '''
 
 
@@ -67,6 +74,7 @@ def lambda_client(tmp_path_factory):
         ("sleepy", "fixture_handlers.sleep", 2, {}),
         ("failing", "fixture_handlers.fail", 10, {}),
         ("crashing", "fixture_handlers.crash", 10, {}),
+        ("ticker", "fixture_handlers.tick", 10, {}),
     ]:
         client.create_function(
             FunctionName=name, Runtime="python3.11", Role=role, Handler=handler,
@@ -148,3 +156,40 @@ def test_injected_kill_ends_the_next_invocation_only(lambda_client):
     assert "injected fault" in payload["errorMessage"]
     error, payload = _invoke(lambda_client, "sleepy", {"seconds": 0.1})
     assert error is None and payload["slept"] == 0.1
+
+
+def test_conditional_kill_ends_the_invocation_running_when_the_condition_turns_true(lambda_client, tmp_path):
+    ticks = tmp_path / "ticks"
+
+    def written() -> int:
+        return len(ticks.read_text().splitlines()) if ticks.exists() else 0
+
+    lambda_runtime.inject_fault("ticker", lambda_runtime.KillFault(when=lambda: written() >= 5,
+                                                                   error_type="Runtime.ExitError"))
+    # ends before the condition holds: not killed, and the fault stays armed
+    error, payload = _invoke(lambda_client, "ticker", {"path": str(ticks), "ticks": 3, "interval": 0.05})
+    assert error is None and payload == {"ticks": 3}
+    # killed right after its 2nd write (the 5th in all), 50 ms before it would write again
+    error, payload = _invoke(lambda_client, "ticker", {"path": str(ticks), "ticks": 10, "interval": 0.05})
+    assert error and payload["errorType"] == "Runtime.ExitError"
+    assert "injected fault" in payload["errorMessage"]
+    assert written() == 5
+    # one kill was asked for: the next invocation runs to its end
+    error, payload = _invoke(lambda_client, "ticker", {"path": str(ticks), "ticks": 1, "interval": 0})
+    assert error is None and written() == 6
+
+
+def test_a_timed_kill_ends_as_many_invocations_as_asked(lambda_client):
+    lambda_runtime.inject_fault("sleepy", lambda_runtime.KillFault(after_s=0.2, error_type="Sandbox.Timedout", times=2))
+    for _ in range(2):
+        error, payload = _invoke(lambda_client, "sleepy", {"seconds": 1})
+        assert error and payload["errorType"] == "Sandbox.Timedout"
+    error, payload = _invoke(lambda_client, "sleepy", {"seconds": 0})
+    assert error is None
+
+
+def test_a_kill_fault_takes_a_time_or_a_condition():
+    with pytest.raises(ValueError, match="exactly one"):
+        lambda_runtime.KillFault()
+    with pytest.raises(ValueError, match="exactly one"):
+        lambda_runtime.KillFault(after_s=1.0, when=lambda: True)

@@ -175,6 +175,7 @@ def sync_chunk(request: ChunkSyncRequest, s3: Any, secrets: Any, remaining_ms: C
     write_segment_result(s3, request.bucket, request.prefix, SegmentResult(
         chunk=request.index, cursor_start=request.cursor, cursor_end=summary.cursor,
         counts=counts, failed_key=failed_key,
+        stopped=f"{type(report.stop_error).__name__}: {report.stop_error}" if report.stop_error else None,
     ))
     if report.stop_error is not None:
         # Daily budget, an HTML block page, a refused token, a stopped execution: going on cannot help.

@@ -4,8 +4,10 @@
 ``failed`` counts contract errors too, so on a complete run
 ``records == created + updated + unchanged + failed``. ``failures_location`` is one JSON
 Lines object with every failed record and its reasons: contract errors
-(``"source": "contract"``, with the row number) then the syncers' failures
-(``"source": "sync"``, with the chunk index).
+(``"source": "contract"``, with the row number), the syncers' failures
+(``"source": "sync"``, with the chunk index), then one line per chunk whose records were
+never synced (its syncer failed for good: a tolerated Map failure, a stop-the-run error),
+counted in ``not_synced`` and in ``failed``, with the syncer's reason when it gave one.
 """
 
 from __future__ import annotations
@@ -75,21 +77,40 @@ class ChunkTotals:
     counts: SegmentCounts
     complete: bool  # the segment chain reaches the chunk's last record
     failed_keys: tuple[str, ...]
+    cursor: int = 0  # first record of the chunk no segment on the chain handled
+    stopped: str | None = None  # why the last segment on the chain stopped early, if it said
 
 
 def chunk_totals(expected_records: int, segments: Iterable[SegmentResult]) -> ChunkTotals:
     """Follow one chunk's segments from cursor 0 along ``cursor_end``; sum those on the chain."""
     by_start = {s.cursor_start: s for s in segments}
-    counts, failed_keys, cursor = SegmentCounts(), [], 0
+    counts, failed_keys, cursor, stopped = SegmentCounts(), [], 0, None
     while cursor in by_start:
         segment = by_start.pop(cursor)
         counts += segment.counts
+        stopped = segment.stopped
         if segment.failed_key:
             failed_keys.append(segment.failed_key)
         if segment.cursor_end == cursor:  # no progress: the chain cannot continue
             break
         cursor = segment.cursor_end
-    return ChunkTotals(counts, cursor >= expected_records, tuple(failed_keys))
+    return ChunkTotals(counts, cursor >= expected_records, tuple(failed_keys), cursor, stopped)
+
+
+def why_not_synced(totals: ChunkTotals) -> str:
+    if totals.stopped:
+        return totals.stopped
+    if totals.cursor == 0:
+        return "its chunk syncer failed before writing a result (see the Map Run's failed items)"
+    return "its chunk syncer failed after that record (see the Map Run's failed items)"
+
+
+def not_synced_line(index: int, records: int, totals: ChunkTotals) -> dict[str, Any]:
+    """The failures.jsonl line of a chunk whose records from ``totals.cursor`` on were never synced."""
+    return {"source": "sync", "chunk": index, "records_from": totals.cursor, "records_to": records,
+            "not_synced": records - totals.cursor,
+            "reasons": [f"records {totals.cursor} to {records - 1} of chunk {index} were not synced: "
+                        f"{why_not_synced(totals)}"]}
 
 
 def read_manifest(s3: Any, bucket: str, key: str) -> dict[int, int]:
@@ -111,20 +132,27 @@ def build_report(request: ReportRequest, manifest: dict[int, int], segments: Ite
     for segment in segments:
         if segment.chunk in manifest:  # results of chunks this export does not have are stale
             by_chunk.setdefault(segment.chunk, []).append(segment)
-    total, reported, failed_keys = SegmentCounts(), 0, []
+    total, reported, failed_keys, not_synced, reasons = SegmentCounts(), 0, [], [], set()
     for index, records in sorted(manifest.items()):
         totals = chunk_totals(records, by_chunk.get(index, ()))
         total += totals.counts
         reported += totals.complete
         failed_keys.extend((index, key) for key in totals.failed_keys)
+        if not totals.complete:  # a chunk that failed for good (a tolerated Map failure, a stop)
+            not_synced.append(not_synced_line(index, records, totals))
+            reasons.add(why_not_synced(totals))
+    missing = sum(line["not_synced"] for line in not_synced)
     elapsed_s = max((now - request.started_at).total_seconds(), 0.0)
     report = {
         "records": request.records + request.contract_errors,
         "created": total.created,
         "updated": total.updated,
         "unchanged": total.unchanged,
-        "failed": total.failed + request.contract_errors,
+        # never-synced records count as failed: records == created + updated + unchanged + failed
+        "failed": total.failed + request.contract_errors + missing,
         "contract_errors": request.contract_errors,
+        "not_synced": missing,
+        "not_synced_because": sorted(reasons)[:5],  # distinct reasons, the full list is in failures
         "requests": total.requests,
         "responses_429": total.responses_429,
         "chunks": len(manifest),
@@ -134,10 +162,11 @@ def build_report(request: ReportRequest, manifest: dict[int, int], segments: Ite
         "results_prefix": layout.s3_uri(request.bucket, layout.results_prefix(request.prefix)),
         "failures_location": layout.s3_uri(request.bucket, layout.failures_key(request.prefix)),
     }
-    return report, failed_keys
+    return report, failed_keys, not_synced
 
 
-def write_failures(s3: Any, request: ReportRequest, failed_keys: list[tuple[int, str]]) -> str:
+def write_failures(s3: Any, request: ReportRequest, failed_keys: list[tuple[int, str]],
+                   not_synced: list[dict[str, Any]] = ()) -> str:
     """Gather contract errors and the syncers' failed records into one JSON Lines object."""
     key = layout.failures_key(request.prefix)
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as out:
@@ -156,6 +185,8 @@ def write_failures(s3: Any, request: ReportRequest, failed_keys: list[tuple[int,
                     item = {"line": line.decode("utf-8", "replace")}
                 item = item if isinstance(item, dict) else {"value": item}
                 out.write(json.dumps({**item, **tags}, ensure_ascii=False).encode() + b"\n")
+        for line in not_synced:
+            out.write(json.dumps(line, ensure_ascii=False).encode() + b"\n")
         out.seek(0)
         s3.put_object(Bucket=request.bucket, Key=key, Body=out, ContentType="application/x-ndjson")
     return key
@@ -170,8 +201,8 @@ def make_report(s3: Any, request: ReportRequest, now: dt.datetime) -> dict[str, 
             "was the same prefix exported again meanwhile?"
         )
     segments = read_segment_results(s3, request.bucket, request.prefix)
-    report, failed_keys = build_report(request, manifest, segments, now)
-    write_failures(s3, request, failed_keys)
+    report, failed_keys, not_synced = build_report(request, manifest, segments, now)
+    write_failures(s3, request, failed_keys, not_synced)
     s3.put_object(Bucket=request.bucket, Key=layout.report_key(request.prefix),
                   Body=json.dumps(report, indent=2).encode(), ContentType="application/json")
     return report

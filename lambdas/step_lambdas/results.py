@@ -68,6 +68,7 @@ class SegmentResult:
     cursor_end: int
     counts: SegmentCounts
     failed_key: str | None = None  # S3 key of a JSONL of this segment's failed records with reasons
+    stopped: str | None = None  # why the syncer stopped before the chunk's end ("AuthenticationFailed: ...")
 
     def __post_init__(self) -> None:
         for name in ("chunk", "cursor_start", "cursor_end"):
@@ -78,6 +79,8 @@ class SegmentResult:
             raise InvalidSegmentResult(f"cursor_end {self.cursor_end} is before cursor_start {self.cursor_start}")
         if self.failed_key is not None and (not isinstance(self.failed_key, str) or not self.failed_key):
             raise InvalidSegmentResult(f"failed_key must be an S3 key or null, got {self.failed_key!r}")
+        if self.stopped is not None and not isinstance(self.stopped, str):
+            raise InvalidSegmentResult(f"stopped must be a reason or null, got {self.stopped!r}")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,7 +91,7 @@ class SegmentResult:
             raise InvalidSegmentResult(f"a segment result must be an object, got {type(raw).__name__}")
         try:
             return cls(raw["chunk"], raw["cursor_start"], raw["cursor_end"],
-                       SegmentCounts.from_json(raw["counts"]), raw.get("failed_key"))
+                       SegmentCounts.from_json(raw["counts"]), raw.get("failed_key"), raw.get("stopped"))
         except KeyError as missing:
             raise InvalidSegmentResult(f"a segment result needs {missing}") from None
 

@@ -265,12 +265,10 @@ def test_the_runs_went_through_success_retry_and_refusal_paths(runs, observe):
             **runs.pipedrive)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "moto's Distributed Map ignores ToleratedFailurePercentage (its Map Run succeeds whatever its children "
-    "did) and the operator accepts a report with chunks_reported < chunks: the DAG run succeeds, 0 synced"))
-def test_a_wrong_token_fails_the_daily_task(runs):
+def test_a_wrong_token_fails_the_daily_task_saying_why(runs):
     result = runs.wrong_token
     assert not result.succeeded or "state=failed" in result.output, result.output[-6000:]
+    assert "AuthenticationFailed" in result.output, result.output[-6000:]
 
 
 # -- the token never leaks ----------------------------------------------------------------------

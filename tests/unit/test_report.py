@@ -55,7 +55,7 @@ def test_write_segment_result_puts_it_at_its_key_and_reads_back_the_same():
     key = write_segment_result(s3, BUCKET, PREFIX + "/", result)
     assert key == "runs/2024-01-05/results/000003/00000120.json"
     assert json.loads(s3.text(BUCKET, key)) == {
-        "chunk": 3, "cursor_start": 120, "cursor_end": 200, "failed_key": "runs/x/failed.jsonl",
+        "chunk": 3, "cursor_start": 120, "cursor_end": 200, "failed_key": "runs/x/failed.jsonl", "stopped": None,
         "counts": {"records": 80, "created": 50, "updated": 30, "unchanged": 0, "failed": 0, "requests": 80,
                    "responses_429": 0, "elapsed_s": 1.0}}
     assert list(read_segment_results(s3, BUCKET, PREFIX)) == [result]
@@ -108,7 +108,7 @@ def test_report_sums_every_chunk_adds_contract_errors_as_failures_and_writes_rep
     report = report_for(s3, export)
     assert report == {
         "records": 252, "created": 80, "updated": 69, "unchanged": 100, "failed": 3, "contract_errors": 2,
-        "requests": 158, "responses_429": 1, "chunks": 3, "chunks_reported": 3, "elapsed_s": 120.0,
+        "not_synced": 0, "not_synced_because": [], "requests": 158, "responses_429": 1, "chunks": 3, "chunks_reported": 3, "elapsed_s": 120.0,
         "requests_per_second": round(158 / 120, 3),
         "results_prefix": f"s3://{BUCKET}/{PREFIX}/results/",
         "failures_location": f"s3://{BUCKET}/{PREFIX}/failures.jsonl",
@@ -120,14 +120,27 @@ def test_report_sums_every_chunk_adds_contract_errors_as_failures_and_writes_rep
         ("contract", 1, None, "1"), ("contract", 2, None, "2"), ("sync", None, 0, "77")]
 
 
-def test_missing_results_show_as_chunks_not_reported():
+def test_records_no_syncer_finished_count_as_failed_with_the_reason_never_silently():
     s3 = FakeS3()
-    export = export_of(s3, [10, 10])
+    export = export_of(s3, [10, 10, 10])
     write_segment_result(s3, BUCKET, PREFIX, segment(0, 0, 10, created=10, requests=10))
-    write_segment_result(s3, BUCKET, PREFIX, segment(1, 0, 4, created=4, requests=4))  # stopped short
+    stopped = SegmentResult(1, 0, 4, SegmentCounts(records=4, created=4, requests=5),
+                            stopped="AuthenticationFailed: Pipedrive refused the API token")
+    write_segment_result(s3, BUCKET, PREFIX, stopped)
     write_segment_result(s3, BUCKET, PREFIX, segment(7, 0, 4, created=4, requests=4))  # not in this export
+    # chunk 2: its syncer failed before writing anything (a crash past its retries, a tolerated Map failure)
     report = report_for(s3, export)
-    assert (report["chunks"], report["chunks_reported"], report["created"]) == (2, 1, 14)
+    assert (report["chunks"], report["chunks_reported"], report["created"]) == (3, 1, 14)
+    assert (report["not_synced"], report["failed"]) == (16, 16)
+    assert report["records"] == report["created"] + report["updated"] + report["unchanged"] + report["failed"]
+    assert report["not_synced_because"] == [
+        "AuthenticationFailed: Pipedrive refused the API token",
+        "its chunk syncer failed before writing a result (see the Map Run's failed items)",
+    ]
+    failures = [json.loads(line) for line in s3.text(BUCKET, layout.failures_key(PREFIX)).splitlines()]
+    assert [(f["chunk"], f["records_from"], f["not_synced"]) for f in failures] == [(1, 4, 6), (2, 0, 10)]
+    assert failures[0]["reasons"] == [
+        "records 4 to 9 of chunk 1 were not synced: AuthenticationFailed: Pipedrive refused the API token"]
 
 
 def test_an_export_with_no_rows_reports_zeros():

@@ -6,7 +6,7 @@
 Lines object with every failed record and its reasons: contract errors
 (``"source": "contract"``, with the row number), the syncers' failures
 (``"source": "sync"``, with the chunk index), then one line per chunk whose records were
-never synced (its syncer failed for good: a tolerated Map failure, a stop-the-run error),
+not synced (its syncer failed for good: a tolerated Map failure, a stop-the-run error),
 counted in ``not_synced`` and in ``failed``, with the syncer's reason when it gave one.
 """
 
@@ -28,6 +28,26 @@ _SPOOL_BYTES = 1024 * 1024
 
 class InvalidReportRequest(ValueError):
     """The report's input or the export it points at is not usable; the message says why."""
+
+
+class ChunksNotSynced(RuntimeError):
+    """The Map over the chunks failed: some records never reached Pipedrive (the message says how many and why)."""
+
+
+def caught_error_text(caught: Any) -> str:
+    """``Error: message`` from a Catch's ``{"Error", "Cause"}``, a Lambda's error JSON reduced to its message."""
+    if not isinstance(caught, dict):
+        return str(caught)
+    error, cause = caught.get("Error", "error"), caught.get("Cause") or ""
+    try:
+        payload = json.loads(cause)
+    except (TypeError, ValueError):
+        payload = None
+    if isinstance(payload, dict) and "errorMessage" in payload:
+        cause = f"{payload.get('errorType', error)}: {payload['errorMessage']}"
+        if cause.startswith(f"{error}: "):
+            return cause
+    return f"{error}: {cause}" if cause else str(error)
 
 
 @dataclass(frozen=True)
@@ -100,13 +120,11 @@ def chunk_totals(expected_records: int, segments: Iterable[SegmentResult]) -> Ch
 def why_not_synced(totals: ChunkTotals) -> str:
     if totals.stopped:
         return totals.stopped
-    if totals.cursor == 0:
-        return "its chunk syncer failed before writing a result (see the Map Run's failed items)"
-    return "its chunk syncer failed after that record (see the Map Run's failed items)"
+    return "no chunk syncer finished it (it failed or never ran: see the Map's failed items)"
 
 
 def not_synced_line(index: int, records: int, totals: ChunkTotals) -> dict[str, Any]:
-    """The failures.jsonl line of a chunk whose records from ``totals.cursor`` on were never synced."""
+    """The failures.jsonl line of a chunk whose records from ``totals.cursor`` on were not synced."""
     return {"source": "sync", "chunk": index, "records_from": totals.cursor, "records_to": records,
             "not_synced": records - totals.cursor,
             "reasons": [f"records {totals.cursor} to {records - 1} of chunk {index} were not synced: "

@@ -228,7 +228,8 @@ def fail_on_a_refused_token(job):
 
     assert (outcome.status, outcome.error) == ("FAILED", "ChunkSyncFailed")
     shown = readable_cause(outcome.cause)
-    assert shown.startswith("AuthenticationFailed: ") and "the API token was refused" in shown, shown
+    assert shown.startswith(f"ChunksNotSynced: {LEADS} of {LEADS} records not synced (AuthenticationFailed: ") \
+        and "the API token was refused" in shown, shown
     for place in (outcome.cause, outcome.input, history_text(job.cloud, outcome)):
         assert wrong not in place
     assert job.cloud.pipedrive.stats()["responses_401"] >= 1
@@ -272,7 +273,8 @@ def test_a_secret_without_a_token_fails_the_run_by_name(job, observe, secret_str
 
     assert (outcome.status, outcome.error) == ("FAILED", "ChunkSyncFailed")
     shown = readable_cause(outcome.cause)
-    assert shown.startswith("TokenNotConfigured: ") and message in shown and job.pipedrive_secret_arn in shown, shown
+    assert shown.startswith(f"ChunksNotSynced: {LEADS} of {LEADS} records not synced") \
+        and "TokenNotConfigured: " in shown and message in shown and job.pipedrive_secret_arn in shown, shown
     assert job.cloud.pipedrive.stats()["requests"] == 0
 
     fixed, found = rerun_with_the_right_secret(job)
@@ -295,7 +297,8 @@ def test_a_pipedrive_secret_arn_that_does_not_exist_fails_the_run_naming_it(job,
 
     assert (outcome.status, outcome.error) == ("FAILED", "ChunkSyncFailed")
     shown = readable_cause(outcome.cause)
-    assert shown.startswith("TokenSecretNotFound: ") and job.pipedrive_secret_arn in shown \
+    assert shown.startswith(f"ChunksNotSynced: {LEADS} of {LEADS} records not synced") \
+        and "TokenSecretNotFound: " in shown and job.pipedrive_secret_arn in shown \
         and "does not exist" in shown, shown
     assert job.cloud.pipedrive.stats()["requests"] == 0
 

@@ -156,9 +156,11 @@ def test_syncer_crashing_past_its_retries_fails_named_then_a_rerun_completes(crm
     failed = job.run()
 
     assert failed.status == "FAILED" and failed.error == "ChunkSyncFailed"
-    assert failed.cause.startswith("Runtime.ExitError: ") and "injected fault" in failed.cause
+    assert failed.cause.startswith("ChunksNotSynced: ") and "Runtime.ExitError: " in failed.cause and "injected fault" in failed.cause
     _, failures = lambda_tasks(crm, failed.execution_arn)
-    assert [(f.function, f.error) for f in failures] == [("chunk-syncer", "Runtime.ExitError")] * ATTEMPTS
+    # the syncer's three attempts, then the report of what was not synced (it fails the run by name)
+    assert [(f.function, f.error) for f in failures] == [("chunk-syncer", "Runtime.ExitError")] * ATTEMPTS + [
+        ("report", "ChunksNotSynced")]
     made_before = crm.pipedrive.stats()["deals"]
     assert made_before == K
 
@@ -326,7 +328,7 @@ def test_retry_of_a_failed_execution_that_cannot_be_redriven_runs_anew_without_d
     store.set(EXECUTION_ARN_KEY, first.arn)  # as execute() does before deferring
     failed = wait_for_end(crm, first.arn)
     assert first.how == "Started" and failed["status"] == "FAILED" and failed["error"] == "ChunkSyncFailed"
-    assert failed["cause"].startswith("DailyBudgetExceeded: ")
+    assert failed["cause"].startswith("ChunksNotSynced: ") and "DailyBudgetExceeded: " in failed["cause"]
     made_by_try_1 = crm.pipedrive.stats()["deals"]
     assert 0 < made_by_try_1 < LEADS
 

@@ -166,10 +166,15 @@ def test_every_task_retries_transient_errors_and_catches_into_a_named_fail():
     sdk_retry = _states(MACHINES["wait_loop_sdk_cluster_secret"]())["GetStatementStatus"]["Retry"][0]["ErrorEquals"]
     assert "RedshiftData.ThrottlingException" in sdk_retry
     chunked = _states(MACHINES["chunked_iterator_distributed"]())
-    for task, fail in (("RunQuery", "QueryFailed"), ("SyncChunks", "ChunkSyncFailed"), ("Report", "ReportFailed")):
+    for task, fail in (("RunQuery", "QueryFailed"), ("ReportFailedSync", "ChunkSyncFailed"), ("Report", "ReportFailed")):
         assert chunked[task]["Catch"] == [{"ErrorEquals": ["States.ALL"], "Next": fail, "ResultPath": "$.error"}]
         assert chunked[fail]["Error"] == fail
         assert chunked[fail]["CausePath"] == "States.Format('{}: {}', $.error.Error, $.error.Cause)"
+    # a failed Map is reported first (what never synced and why), and never ends in success
+    assert chunked["SyncChunks"]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "Next": "ReportFailedSync", "ResultPath": "$.error"}]
+    assert chunked["ReportFailedSync"]["Next"] == "ChunkSyncFailed" and chunked["ReportFailedSync"]["ResultPath"] is None
+    assert chunked["ReportFailedSync"]["Parameters"]["Payload"]["sync_error.$"] == "$.error"
 
 
 # ---------------------------------------------------------------- chunked iterator

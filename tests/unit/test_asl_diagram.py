@@ -48,7 +48,8 @@ def test_mermaid_nests_the_map_processor():
     assert "        [*] --> SyncChunk" in body
     assert "        CheckChunkDone --> ContinueChunk : sync.done == false and sync.cursor > cursor" in body
     assert "        ContinueChunk --> SyncChunk" in body
-    assert "    SyncChunks --> ChunkSyncFailed : catch States.ALL" in lines
+    assert "    SyncChunks --> ReportFailedSync : catch States.ALL" in lines
+    assert "    ReportFailedSync --> ChunkSyncFailed : catch States.ALL" in lines
     assert any(line.startswith("    class ") and "QueryFailed" in line and line.endswith("failState") for line in lines)
 
 

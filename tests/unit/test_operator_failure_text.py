@@ -54,7 +54,7 @@ def test_records_never_synced_fail_the_task_saying_why_and_where():
     with pytest.raises(ExecutionFailed) as failed:
         _sync_operator().result_from_output(REPORT)
     assert str(failed.value) == (
-        "30 records failed (30 never synced: AuthenticationFailed: Pipedrive refused the API token), "
+        "30 records failed (30 not synced: AuthenticationFailed: Pipedrive refused the API token), "
         "more than max_failed_records=0; reasons per record: s3://b/runs/2024-01-05/failures.jsonl")
 
 

@@ -135,7 +135,7 @@ def test_records_no_syncer_finished_count_as_failed_with_the_reason_never_silent
     assert report["records"] == report["created"] + report["updated"] + report["unchanged"] + report["failed"]
     assert report["not_synced_because"] == [
         "AuthenticationFailed: Pipedrive refused the API token",
-        "its chunk syncer failed before writing a result (see the Map Run's failed items)",
+        "no chunk syncer finished it (it failed or never ran: see the Map's failed items)",
     ]
     failures = [json.loads(line) for line in s3.text(BUCKET, layout.failures_key(PREFIX)).splitlines()]
     assert [(f["chunk"], f["records_from"], f["not_synced"]) for f in failures] == [(1, 4, 6), (2, 0, 10)]
@@ -179,3 +179,33 @@ def test_handler_reports_from_the_time_the_execution_started(monkeypatch):
     event["execution_start_time"] = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=30)).isoformat()
     report = report_handler.handler(event, None)
     assert report["created"] == 5 and 30 <= report["elapsed_s"] < 60
+
+
+def test_after_a_failed_map_the_report_is_written_then_the_run_fails_naming_what_never_synced(monkeypatch):
+    from step_lambdas.reporting import ChunksNotSynced
+
+    s3 = FakeS3()
+    export = export_of(s3, [10, 10])
+    write_segment_result(s3, BUCKET, PREFIX, segment(0, 0, 10, created=10, requests=10))
+    stopped = SegmentResult(1, 0, 0, SegmentCounts(requests=1), stopped="AuthenticationFailed: the API token was refused")
+    write_segment_result(s3, BUCKET, PREFIX, stopped)
+    monkeypatch.setattr(report_handler, "client", lambda service: s3)
+    lambda_error = json.dumps({"errorType": "AuthenticationFailed", "errorMessage": "the API token was refused",
+                               "stackTrace": ["..."]})
+    event = {**event_of(export), "sync_error": {"Error": "AuthenticationFailed", "Cause": lambda_error}}
+    with pytest.raises(ChunksNotSynced) as failed:
+        report_handler.handler(event, None)
+    assert str(failed.value) == (
+        "10 of 20 records not synced (AuthenticationFailed: the API token was refused); "
+        f"report: s3://{BUCKET}/{PREFIX}/report.json")
+    assert json.loads(s3.text(BUCKET, layout.report_key(PREFIX)))["not_synced"] == 10
+
+
+def test_a_report_that_cannot_be_made_keeps_the_map_s_error():
+    from step_lambdas.reporting import ChunksNotSynced
+
+    event = {"export": "nonsense", "sync_error": {"Error": "States.ExceedToleratedFailureThreshold",
+                                                  "Cause": "The specified tolerated failure threshold was exceeded"}}
+    with pytest.raises(ChunksNotSynced, match="syncing the chunks failed: States.ExceedToleratedFailureThreshold: "
+                                              "The specified tolerated failure threshold was exceeded \\(and no report"):
+        report_handler.handler(event, None)

@@ -16,7 +16,9 @@ Lambda contracts:
   "execution_arn"}`` and returns ``{"done": bool, "cursor": int, "counts": {...}}``. When ``done`` is false the
   same chunk is sent again from the returned cursor, which must have moved forward.
 - report: gets ``{"export", "output", "execution_name", "execution_start_time"}``; what
-  it returns is the execution output.
+  it returns is the execution output. After a failed Map it also gets ``"sync_error"`` (the
+  Map's caught error), writes the report all the same and raises ``ChunksNotSynced`` naming
+  the records were not synced and why; that error is the ChunkSyncFailed state's cause.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ CONTINUE_CHUNK = "ContinueChunk"
 CHUNK_SYNCED = "ChunkSynced"
 CHUNK_SYNC_STALLED = "ChunkSyncStalled"
 REPORT = "Report"
+REPORT_FAILED_SYNC = "ReportFailedSync"
 QUERY_FAILED = "QueryFailed"
 CHUNK_SYNC_FAILED = "ChunkSyncFailed"
 REPORT_FAILED = "ReportFailed"
@@ -111,23 +114,11 @@ def build_chunked_iterator(settings: ChunkedIteratorSettings) -> StateMachine:
     states = (
         _run_query(settings, lambda_retry),
         _sync_chunks(settings, lambda_retry),
-        Task(
-            name=REPORT,
-            comment="The report Lambda totals the per-chunk results in S3; its output is the execution output.",
-            resource=LAMBDA_INVOKE,
-            parameters={
-                "FunctionName": settings.report_arn,
-                "Payload": {
-                    "export": JsonPath(EXPORT_PATH),
-                    "output": JsonPath("$.output"),
-                    "execution_name": JsonPath("$$.Execution.Name"),
-                    "execution_start_time": JsonPath("$$.Execution.StartTime"),
-                },
-            },
-            output_path="$.Payload",
-            retry=(lambda_retry,),
-            catch=(catch_all(REPORT_FAILED),),
-        ),
+        _report(settings, lambda_retry, REPORT, catch_to=REPORT_FAILED,
+                comment="The report Lambda totals the per-chunk results in S3; its output is the execution output."),
+        _report(settings, lambda_retry, REPORT_FAILED_SYNC, catch_to=CHUNK_SYNC_FAILED, sync_error=True,
+                comment="After a failed Map: report what did land and which records were not synced and why, then "
+                        "fail with ChunksNotSynced (the Map's own error alone would only say a threshold was exceeded)."),
         caught_error_fail(QUERY_FAILED, "The query executor"),
         caught_error_fail(CHUNK_SYNC_FAILED, "Syncing the chunks"),
         caught_error_fail(REPORT_FAILED, "The report"),
@@ -136,6 +127,31 @@ def build_chunked_iterator(settings: ChunkedIteratorSettings) -> StateMachine:
         graph=StateGraph(start_at=RUN_QUERY, states=states),
         comment=settings.comment,
         timeout_seconds=settings.timeout_seconds,
+    )
+
+
+def _report(settings: ChunkedIteratorSettings, retry: Retry, name: str, *, catch_to: str, comment: str,
+            sync_error: bool = False) -> Task:
+    payload = {
+        "export": JsonPath(EXPORT_PATH),
+        "output": JsonPath("$.output"),
+        "execution_name": JsonPath("$$.Execution.Name"),
+        "execution_start_time": JsonPath("$$.Execution.StartTime"),
+    }
+    flow: dict = dict(output_path="$.Payload")  # the report is the execution output
+    if sync_error:
+        payload["sync_error"] = JsonPath("$.error")
+        # The Lambda raises ChunksNotSynced, caught into the Fail state; were it ever to return,
+        # the Map's own error (kept at $.error) still fails the execution: never a success.
+        flow = dict(result_path=None, next=catch_to)
+    return Task(
+        name=name,
+        comment=comment,
+        resource=LAMBDA_INVOKE,
+        parameters={"FunctionName": settings.report_arn, "Payload": payload},
+        retry=(retry,),
+        catch=(catch_all(catch_to),),
+        **flow,
     )
 
 
@@ -245,7 +261,7 @@ def _sync_chunks(settings: ChunkedIteratorSettings, retry: Retry) -> Map:
         item_selector=item_selector,
         max_concurrency=settings.max_concurrency,
         result_path=None,
-        catch=(catch_all(CHUNK_SYNC_FAILED),),
+        catch=(catch_all(REPORT_FAILED_SYNC),),
         next=REPORT,
     )
     if settings.map_mode == "INLINE":

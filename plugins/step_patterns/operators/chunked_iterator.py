@@ -171,7 +171,7 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
         failed = (report.get("failed") or 0)
         if failed > self.max_failed_records:
             not_synced = report.get("not_synced") or 0
-            never = (f" ({not_synced} never synced: {'; '.join(report.get('not_synced_because') or [])})"
+            never = (f" ({not_synced} not synced: {'; '.join(report.get('not_synced_because') or [])})"
                      if not_synced else "")
             raise ExecutionFailed(
                 f"{failed} records failed{never}, more than max_failed_records={self.max_failed_records}; "

@@ -299,14 +299,14 @@ def wait_for_end(cloud, execution_arn: str, timeout_s: float = 180) -> dict:
     return described
 
 
-def test_retry_of_a_failed_execution_that_cannot_be_redriven_runs_anew_without_duplicates(
+def test_retry_of_a_failed_execution_runs_anew_without_duplicates(
         crm, job, monkeypatch, observe):
     """The operator's own choice on a retry (``_choose_execution``, real hook), without a scheduler.
 
     Try 1 starts the execution; Pipedrive's daily budget runs out mid-sync (DailyBudgetExceeded,
-    not retried: ChunkSyncFailed). Try 2 finds it FAILED and asks RedriveExecution; the sandbox
-    has none (moto does not implement it), so it is made to answer as AWS does for an execution
-    it cannot redrive, and the operator starts "<name>-try2", which creates only what try 1 did not.
+    not retried: ChunkSyncFailed). Try 2 finds it FAILED: it ended in the machine's named Fail
+    state, where a redrive would resume and fail again, so the operator starts "<name>-try2"
+    (no RedriveExecution call), which creates only what try 1 did not.
     """
     from airflow.sdk import DAG
 
@@ -333,7 +333,6 @@ def test_retry_of_a_failed_execution_that_cannot_be_redriven_runs_anew_without_d
     assert 0 < made_by_try_1 < LEADS
 
     crm.pipedrive.configure(daily_budget=None)  # the next day's budget
-    crm.fail_aws("stepfunctions", "RedriveExecution", times=1, error_code="ExecutionNotRedrivable", status=400)
     second = task_try(2)
     succeeded = wait_for_end(crm, second.arn)
 
@@ -343,9 +342,9 @@ def test_retry_of_a_failed_execution_that_cannot_be_redriven_runs_anew_without_d
     report = json.loads(succeeded["output"])
     assert_made_once(report, made_by_try_1)
     assert crm.pipedrive.stats()["deals"] == LEADS
-    observe(fault="retry of a failed execution (daily budget out mid-sync): redrive refused, new -try2 execution",
+    observe(fault="retry of a failed execution (daily budget out mid-sync): new -try2 execution",
             first_status=failed["status"], first_error=failed["error"], first_cause=readable_cause(failed["cause"]),
-            made_by_try_1=made_by_try_1, redrive="ExecutionNotRedrivable (injected: the sandbox has no redrive)",
+            made_by_try_1=made_by_try_1,
             second=second.how, second_status=succeeded["status"], created=report["created"],
             unchanged=report["unchanged"], updated=report["updated"], lost=len(landed.lost),
             duplicates=len(landed.duplicated))

@@ -93,21 +93,31 @@ def test_retry_while_the_execution_runs_attaches_instead_of_starting_another():
     assert len(hook.started) == 1
 
 
-def test_retry_after_a_failed_execution_redrives_it_by_default():
+def test_retry_after_a_stopped_execution_redrives_it_by_default():
+    hook, store = FakeHook(), Store()
+    first = _choose(_operator(), hook, store)
+    store[EXECUTION_ARN_KEY] = first.arn
+    hook.statuses[first.arn] = "ABORTED"
+    again = _choose(_operator(), hook, store, try_number=2)
+    assert hook.conn.redriven == [first.arn]
+    assert again.arn == first.arn and again.how.startswith("Redrove")
+
+
+def test_retry_after_a_failed_execution_runs_anew_since_a_redrive_would_resume_at_its_fail_state():
     hook, store = FakeHook(), Store()
     first = _choose(_operator(), hook, store)
     store[EXECUTION_ARN_KEY] = first.arn
     hook.statuses[first.arn] = "FAILED"
     again = _choose(_operator(), hook, store, try_number=2)
-    assert hook.conn.redriven == [first.arn]
-    assert again.arn == first.arn and again.how.startswith("Redrove")
+    assert hook.conn.redriven == []
+    assert again.arn.endswith("-try2") and again.how == "Previous execution FAILED; started"
 
 
 def test_restart_mode_starts_a_new_execution_under_the_try_number():
     hook, store = FakeHook(), Store()
     first = _choose(_operator(on_failed_execution="restart"), hook, store)
     store[EXECUTION_ARN_KEY] = first.arn
-    hook.statuses[first.arn] = "FAILED"
+    hook.statuses[first.arn] = "ABORTED"
     again = _choose(_operator(on_failed_execution="restart"), hook, store, try_number=2)
     assert hook.conn.redriven == []
     assert again.arn != first.arn and again.arn.endswith("-try2")

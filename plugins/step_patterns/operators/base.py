@@ -23,7 +23,11 @@ from step_patterns.naming import stable_name
 from step_patterns.triggers import ExecutionTrigger
 
 EXECUTION_ARN_KEY = "step_patterns_execution_arn"
-REDRIVABLE_STATUSES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
+# Redrive resumes an execution at its unsuccessful step. Our machines catch every error into
+# a named Fail state, so a FAILED execution would resume at that Fail state and fail again at
+# once: it is run anew instead. A stopped (ABORTED) or TIMED_OUT one resumes where it stood,
+# e.g. only the chunks not yet synced.
+REDRIVABLE_STATUSES = frozenset({"TIMED_OUT", "ABORTED"})
 ON_FAILED_EXECUTION = ("redrive", "restart")
 
 
@@ -49,9 +53,10 @@ class StateMachineOperator(AwsBaseOperator[StepPatternsHook]):
     :param deferral_timeout: how long to wait for the execution; then it is stopped and
         the task fails.
     :param on_failed_execution: when a retry or a cleared task finds this run's execution
-        failed: ``"redrive"`` resumes it at the failed step (Step Functions RedriveExecution;
-        falls back to a new execution when it cannot be redriven), ``"restart"`` always
-        starts a new one.
+        stopped or timed out: ``"redrive"`` (default) resumes it where it stood (Step Functions
+        RedriveExecution; falls back to a new execution when it cannot be redriven),
+        ``"restart"`` starts a new one. An execution that FAILED is always run anew: it ended
+        in one of the machine's named Fail states, where a redrive would only fail again.
     """
 
     aws_hook_class = StepPatternsHook
@@ -157,9 +162,9 @@ class StateMachineOperator(AwsBaseOperator[StepPatternsHook]):
                 return ChosenExecution(previous.arn, "Started")
             if previous.status == "RUNNING":
                 return ChosenExecution(previous.arn, "Attached to running")
-        # The execution of an earlier try ended. Failed and redrive chosen: resume it at the
-        # failed step. Otherwise (or when it cannot be redriven) run anew under this try's
-        # name; rerunning is safe: the sync state makes nothing be created twice.
+        # The execution of an earlier try ended. Stopped or timed out, and redrive chosen:
+        # resume it where it stood. Otherwise (or when it cannot be redriven) run anew under
+        # this try's name; rerunning is safe: the sync state makes nothing be created twice.
         if previous.status in REDRIVABLE_STATUSES and self.on_failed_execution == "redrive":
             try:
                 self.hook.conn.redrive_execution(executionArn=previous.arn)

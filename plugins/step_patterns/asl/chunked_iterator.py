@@ -64,6 +64,7 @@ SYNC_RESULT_FIELDS = ("done", "cursor", "counts")
 IDEMPOTENT_RERUN_ERRORS = ("Sandbox.Timedout", "Runtime.ExitError", "Lambda.Unknown")
 
 MapMode = Literal["DISTRIBUTED", "INLINE"]
+MAX_CONCURRENCY = {"DISTRIBUTED": 10_000, "INLINE": 40}  # Step Functions' limits per Map mode
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class ChunkedIteratorSettings:
                 raise ValueError(f"{name} must be a Lambda ARN, got {value!r}")
         if self.map_mode not in ("DISTRIBUTED", "INLINE"):
             raise ValueError(f"map_mode must be 'DISTRIBUTED' or 'INLINE', got {self.map_mode!r}")
-        limit = 10_000 if self.map_mode == "DISTRIBUTED" else 40
+        limit = MAX_CONCURRENCY[self.map_mode]
         if isinstance(self.max_concurrency, bool) or not isinstance(self.max_concurrency, int) or not 1 <= self.max_concurrency <= limit:
             raise ValueError(
                 f"max_concurrency must be an integer in [1, {limit}] for a {self.map_mode} Map, got {self.max_concurrency!r}"

@@ -9,6 +9,7 @@ from airflow.sdk import Context
 
 from step_lambdas.pipedrive.rate import parse_rate
 from step_patterns.asl import ChunkedIteratorSettings, build_chunked_iterator
+from step_patterns.asl.chunked_iterator import MAX_CONCURRENCY
 from step_patterns.operators.base import ExecutionFailed, StateMachineOperator
 from step_patterns.operators.statement import STATEMENT_TEMPLATE_FIELDS, RedshiftStatementMixin
 
@@ -110,8 +111,21 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
                 f"rate {rate} cannot be split between {max_concurrency} concurrent chunk syncers "
                 "(each needs at least 1 request per window)"
             )
+        limit = MAX_CONCURRENCY.get(map_mode)
+        if limit and isinstance(max_concurrency, int) and max_concurrency > limit:
+            problems.append(f"max_concurrency must be at most {limit} with map_mode={map_mode!r} (Step Functions' limit), "
+                            f"got {max_concurrency}")
         if not pipedrive_secret_arn:
             problems.append("pipedrive_secret_arn is required (the token itself never travels)")
+        if not isinstance(external_id_field, str) or not external_id_field.strip():
+            problems.append(f"external_id_field must name the Deal custom field holding the warehouse key, "
+                            f"got {external_id_field!r}")
+        if field_mapping is not None and not (
+            isinstance(field_mapping, dict)
+            and all(isinstance(k, str) and k and isinstance(v, str) and v for k, v in field_mapping.items())
+        ):
+            problems.append(f"field_mapping must map column names to Deal field names (text to text), "
+                            f"got {field_mapping!r}")
         if problems:
             raise ValueError(f"{self.task_id}: " + "; ".join(problems))
         self.pipedrive_secret_arn = pipedrive_secret_arn

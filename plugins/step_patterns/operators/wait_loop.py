@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +15,9 @@ from step_patterns.operators.statement import STATEMENT_TEMPLATE_FIELDS, Redshif
 
 VARIANTS = ("lambda", "sdk")
 _PLACEHOLDER_ARN = "arn:aws:lambda:us-east-1:000000000000:function:placeholder"
+_OPERATOR_NAMES = {"min_seconds": "min_poll_seconds", "max_seconds": "max_poll_seconds",
+                   "factor": "backoff_factor", "timeout_seconds": "machine_timeout_seconds"}
+_BUILDER_NAMES = re.compile(r"\b(" + "|".join(_OPERATOR_NAMES) + r")\b")
 
 
 class WaitLoopOperator(RedshiftStatementMixin, StateMachineOperator):
@@ -72,7 +77,9 @@ class WaitLoopOperator(RedshiftStatementMixin, StateMachineOperator):
         try:  # refuse bad poll settings when the DAG is parsed, not when it runs
             self._settings(_PLACEHOLDER_ARN, _PLACEHOLDER_ARN)
         except ValueError as error:
-            raise ValueError(f"{self.task_id}: {error}") from None
+            # the builder names its settings its own way; the DAG author wrote ours
+            said = _BUILDER_NAMES.sub(lambda m: _OPERATOR_NAMES[m.group(0)], str(error))
+            raise ValueError(f"{self.task_id}: {said}") from None
 
     def _settings(self, starter_arn: str, status_arn: str) -> WaitLoopSettings:
         if self.secret_arn:

@@ -18,7 +18,7 @@ import boto3
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from sandbox import aws_faults, lambda_runtime, sfn_stop
+from sandbox import aws_faults, lambda_runtime, sfn_map_tolerance, sfn_stop
 from step_lambdas.manifest import FUNCTIONS, function_name
 from step_patterns.bundle import build_bundle, bundle_sha256
 
@@ -98,6 +98,7 @@ class LocalCloud:
         # moto's Step Functions interpreter calls Lambda and the SDK back on this port.
         os.environ["MOTO_PORT"] = str(port)
         sfn_stop.install()
+        sfn_map_tolerance.install()  # moto ignores a DISTRIBUTED Map's tolerated failures; AWS fails the Map
         aws_faults.install()
         endpoint = f"http://{host}:{port}"
         lambda_runtime.install(s.state_dir / "lambda-code", endpoint, s.region)

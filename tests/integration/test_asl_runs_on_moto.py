@@ -7,7 +7,8 @@ mapping gives the summary and the right end state, and a failing Task ends in it
 Fail state with the original error in the Cause.
 
 moto findings (moto 5.2.5), asserted below where they touch our machines:
-- ToleratedFailurePercentage is parsed but has no effect on evaluation (moto logs so).
+- A DISTRIBUTED Map's failed items never fail it (moto counts them, logs that the tolerance has
+  no effect); the sandbox's sfn_map_tolerance.py fails it past the tolerance, as AWS does.
 - ``aws-sdk:redshiftdata:*`` fails with "Unknown service: 'redshiftdata'" as States.Runtime,
   which moto (unlike AWS) lets a States.ALL Catch handle; so does a JSONPath missing from
   the input.
@@ -25,6 +26,10 @@ import pytest
 
 from step_patterns.asl import (
     ChunkedIteratorSettings,
+    Choice,
+    ChoiceRule,
+    Condition,
+    Fail,
     JsonPath,
     Pass,
     RetryPolicy,
@@ -237,3 +242,40 @@ def test_distributed_map_reads_the_manifest_from_s3_and_builds_each_chunk_input(
          "execution_arn": described["executionArn"]}
         for entry in manifest
     ]
+
+
+@pytest.mark.parametrize(
+    "tolerated_percentage, caught",
+    [(0.0, True), (20.0, True), (25.0, False), (30.0, False)],  # 1 failed chunk of 4 is 25%: a failure only above
+)
+def test_distributed_map_fails_into_its_catch_once_failed_chunks_exceed_the_tolerance(sfn, cloud, tolerated_percentage, caught):
+    """The real SyncChunks Map, Catch and ChunkSyncFailed; chunks with index >= 3 fail (sandbox/sfn_map_tolerance.py)."""
+    bucket, prefix = cloud.endpoints.bucket, f"tolerance-{uuid.uuid4().hex[:8]}/"
+    manifest = [{"index": i, "key": f"{prefix}chunks/{i:05d}.jsonl", "records": 10} for i in range(4)]
+    cloud.client("s3").put_object(Bucket=bucket, Key=f"{prefix}manifest.json", Body=json.dumps(manifest))
+    real = {s.name: s for s in build_chunked_iterator(ChunkedIteratorSettings(
+        ARN.format("query"), ARN.format("chunk"), ARN.format("report"), tolerated_failure_percentage=tolerated_percentage,
+    )).states()}
+    failing_processor = StateGraph("IsBadChunk", (
+        Choice(name="IsBadChunk", rules=(ChoiceRule(Condition.number_greater_than_equals("$.chunk.index", 3), "BadChunk"),),
+               default="ChunkSynced"),
+        Fail(name="BadChunk", error="BadChunk", cause="this chunk always fails"),
+        Succeed(name="ChunkSynced"),
+    ))
+    sync_chunks = dataclasses.replace(real["SyncChunks"], processor=failing_processor, next="Done")  # real Catch
+    report_stand_in = Pass(name="ReportFailedSync", next="ChunkSyncFailed")  # keeps the caught error at $.error
+    machine = StateMachine(StateGraph("SyncChunks", (sync_chunks, report_stand_in, real["ChunkSyncFailed"], Succeed(name="Done"))))
+    execution_input = {"export": {"bucket": bucket, "manifest_key": f"{prefix}manifest.json"}, "target": {}, "output": {}}
+
+    described, _ = _run(sfn, machine, execution_input, "tolerance")
+
+    map_run_arn = sfn.list_map_runs(executionArn=described["executionArn"])["mapRuns"][0]["mapRunArn"]
+    map_run = sfn.describe_map_run(mapRunArn=map_run_arn)
+    assert (map_run["itemCounts"]["total"], map_run["itemCounts"]["failed"]) == (4, 1)
+    if caught:
+        assert map_run["status"] == "FAILED"
+        assert (described["status"], described["error"], described["cause"]) == (
+            "FAILED", "ChunkSyncFailed", "States.ExceedToleratedFailureThreshold: The specified tolerated failure threshold was exceeded")
+    else:
+        assert map_run["status"] == "SUCCEEDED"
+        assert described["status"] == "SUCCEEDED", described.get("cause")

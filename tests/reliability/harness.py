@@ -14,9 +14,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
-
-from sandbox.cloud import PIPEDRIVE_TOKEN
 from step_patterns.asl import ChunkedIteratorSettings, build_chunked_iterator
 from step_patterns.operators import ChunkedIteratorOperator
 
@@ -149,20 +146,21 @@ def day_leads(cloud, day: str) -> dict[str, str]:
 
 
 def crm_deals(cloud) -> dict[str, list[dict]]:
-    """Every deal in the Pipedrive sandbox grouped by External ID (a list longer than 1 is a duplicate)."""
-    base = cloud.endpoints.pipedrive_base_url
+    """Every deal in the Pipedrive sandbox grouped by External ID (a list longer than 1 is a duplicate).
+
+    Read from the sandbox's store, not over its API: counting must not spend the rate limit or
+    the daily budget a drill is exhausting, nor show in the request counts it asserts on.
+    """
     key = cloud.pipedrive.field_key("External ID")
     deals: dict[str, list[dict]] = {}
-    cursor = None
+    after = 0
     while True:
-        params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
-        page = requests.get(f"{base}/api/v2/deals", params=params, headers={"x-api-token": PIPEDRIVE_TOKEN},
-                            timeout=10).json()
-        for deal in page["data"]:
+        page, more = cloud.pipedrive.store.page(after, 500)
+        for deal in page:
             deals.setdefault(deal["custom_fields"][key], []).append(deal)
-        cursor = (page.get("additional_data") or {}).get("next_cursor")
-        if not cursor:
+        if not more or not page:
             return deals
+        after = page[-1]["id"]
 
 
 @dataclass(frozen=True)

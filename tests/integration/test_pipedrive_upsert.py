@@ -165,3 +165,26 @@ def test_deal_id_from_the_warehouse_is_used_directly(sandbox, tmp_path):
     first, second = report.results
     assert first.action == "updated" and client.get_deal(made["id"])["title"] == "new"
     assert second.action == "failed" and "404" in second.reasons[0]
+
+
+def test_a_run_stopped_by_its_progress_callback_sends_only_what_was_in_flight(sandbox, tmp_path):
+    from step_lambdas.pipedrive import StopRun
+
+    sandbox.configure(burst_limit=4, window_s=1.0)  # 4 per second: most senders wait for a place
+    client = client_for(sandbox, window=1.0)
+
+    def stop_after_three(done, total):
+        if done >= 3:
+            raise StopRun("the execution was stopped")
+
+    report = sync_records(records(40), client=client, state=LocalFileSyncState(tmp_path / "s.jsonl"),
+                          options=SyncOptions(concurrency=8), on_progress=stop_after_three)
+    assert isinstance(report.stop_error, StopRun) and not report.summary.complete
+    # the 3 done and at most the 4 admitted in that second; without the halt the 8 senders
+    # waiting for a place would all have sent too (11)
+    assert sandbox.stats()["deals"] <= 3 + 4
+    assert client.limiter.halted  # until the next run resumes it
+    again = sync_records(records(40), client=client, state=LocalFileSyncState(tmp_path / "s.jsonl"),
+                         start=report.summary.cursor)
+    assert again.summary.complete and sandbox.stats()["deals"] == 40
+    assert sandbox.stats()["duplicate_external_ids"] == 0

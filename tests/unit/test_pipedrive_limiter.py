@@ -164,3 +164,17 @@ def test_server_side_arrivals_never_exceed_n_whatever_the_send_delay(limit, send
         t.join(timeout=30)
     assert len(arrivals) == senders * 4
     assert _max_in_any_window(arrivals, window) <= limit
+
+
+def test_halt_turns_away_the_senders_waiting_for_a_place_and_resume_admits_again():
+    limiter = SlidingWindowLimiter(limit=1, window_s=30.0, probe_first=False)
+    assert limiter.acquire() is not None  # the one place of the next 30 s
+    answers: list[float | None] = []
+    waiting = threading.Thread(target=lambda: answers.append(limiter.acquire()))
+    waiting.start()
+    time.sleep(0.05)
+    limiter.halt()
+    waiting.join(timeout=2)
+    assert answers == [None] and limiter.halted  # turned away at once, not after 30 s
+    limiter.resume()
+    assert not limiter.halted and limiter.acquire(deadline=time.monotonic() + 0.1) is None  # the window is full

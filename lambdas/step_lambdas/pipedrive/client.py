@@ -30,6 +30,7 @@ from .errors import (
     PipedriveError,
     PipedriveRequestError,
     RetriesExhausted,
+    SendingHalted,
 )
 from .limiter import SlidingWindowLimiter
 
@@ -100,6 +101,8 @@ class PipedriveClient:
         rate_limited = 0
         while True:
             if self.limiter.begin(deadline) is None:
+                if self.limiter.halted:
+                    raise SendingHalted(f"{method} {path}: not sent, the run is stopping")
                 raise DeadlineReached(f"{method} {path}: no send slot before the deadline")
             self._count("requests")
             try:

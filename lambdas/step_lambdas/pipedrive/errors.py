@@ -32,6 +32,10 @@ class DeadlineReached(PipedriveError):
     """The caller's time budget ends before this request could be sent or retried."""
 
 
+class SendingHalted(DeadlineReached):
+    """Not sent: the run is stopping (its limiter was halted) and queued requests must not go out."""
+
+
 class StopRun(PipedriveError):
     """Continuing would only make things worse: every sender must stop."""
 

@@ -64,6 +64,7 @@ class SlidingWindowLimiter:
         self._calibrated = not probe_first
         self._probe_out = False
         self._cond = threading.Condition()
+        self._halted = False
 
     @property
     def limit(self) -> int:
@@ -96,9 +97,29 @@ class SlidingWindowLimiter:
             self._sends.append(self._clock())
             self._cond.notify_all()
 
+    def halt(self) -> None:
+        """Admit nobody until :meth:`resume`: senders waiting for a place give up (``None``).
+
+        A run that must stop (a block page, the daily budget, a stopped execution) calls it so
+        the requests already queued for a place are not sent after all.
+        """
+        with self._cond:
+            self._halted = True
+            self._cond.notify_all()
+
+    def resume(self) -> None:
+        with self._cond:
+            self._halted = False
+
+    @property
+    def halted(self) -> bool:
+        return self._halted
+
     def _admit(self, deadline: float | None, in_flight: bool) -> float | None:
         with self._cond:
             while True:
+                if self._halted:
+                    return None
                 now = self._clock()
                 horizon = now - self.effective_window_s
                 while self._sends and self._sends[0] <= horizon:

@@ -121,11 +121,14 @@ class DealSyncer:
         processed: call again with ``start=cursor`` to continue. The report covers exactly
         ``[start, cursor)``. A few records after the cursor (at most the ones in flight)
         may already have been written when the run stopped; they are in the sync state, so
-        the next call finds them unchanged and sends nothing for them.
+        the next call finds them unchanged and sends nothing for them. ``on_progress(done,
+        total)`` may raise :class:`StopRun` to end the run: requests already queued for a
+        place in the rate limit are then not sent.
         """
         began = time.monotonic()
         requests0, r429_0 = self.client.requests, self.client.responses_429
         self._stop.clear()
+        self.client.limiter.resume()  # a shared client's limiter may still be halted by an earlier run
         self._stop_reason: Exception | None = None
         self._deadline = deadline
         results: dict[int, RecordResult] = {}
@@ -254,7 +257,10 @@ class DealSyncer:
                         continue
                     done_count += 1
                     if on_progress:
-                        on_progress(done_count, total)
+                        try:  # on_progress may stop the run (e.g. its execution was stopped)
+                            on_progress(done_count, total)
+                        except StopRun as error:
+                            self._halt(error)
 
     def _past_deadline(self) -> bool:
         return self._deadline is not None and time.monotonic() >= self._deadline
@@ -263,6 +269,8 @@ class DealSyncer:
         if self._stop_reason is None:
             self._stop_reason = error
         self._stop.set()
+        if isinstance(error, StopRun):  # senders queued for a place must not send after all
+            self.client.limiter.halt()
 
     def _process(self, record: DealRecord, how: str, deal_id: int | None) -> RecordResult:
         if self._stop.is_set():

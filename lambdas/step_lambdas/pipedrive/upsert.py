@@ -17,6 +17,7 @@ is retried: a rerun after a crash, or a retry, never creates the same deal twice
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections import deque
@@ -309,7 +310,9 @@ class DealSyncer:
         return self._create(record)
 
     def _create(self, record: DealRecord) -> RecordResult:
-        for _ in range(self.options.create_attempts):
+        for attempt in range(self.options.create_attempts):
+            if attempt:  # the server just failed: back off before posting again, as reads do
+                self._back_off(attempt)
             try:
                 deal = self.client.create_deal(record.body, deadline=self._deadline)
                 deal_id = int(deal["id"])
@@ -321,8 +324,15 @@ class DealSyncer:
             self.state.put(record.external_id, deal_id, record.content_hash, durable=True)
             return RecordResult(record.index, record.external_id, CREATED, deal_id)
         return RecordResult(record.index, record.external_id, FAILED, None,
-                            [f"create: outcome unknown {self.options.create_attempts} times (timeouts/5xx); "
-                             "rerun to retry, no duplicate will be made"])
+                            [f"create: no answer {self.options.create_attempts} times (timeouts/5xx) and no deal "
+                             "with this External ID found after each; rerun to retry, no duplicate will be made"])
+
+    def _back_off(self, attempt: int) -> None:
+        client = self.client
+        delay = random.uniform(0, min(client.backoff_cap_s, client.backoff_base_s * 2 ** (attempt - 1)))
+        if self._deadline is not None and time.monotonic() + delay > self._deadline:
+            raise DeadlineReached("create: no time left to post again")
+        time.sleep(delay)
 
     def _search(self, external_id: str) -> int | None:
         """Deal id whose external-id field equals ``external_id`` exactly, else None.

@@ -138,6 +138,12 @@ class SyncJob:
         return [json.loads(line) for line in body.splitlines() if line.strip()]
 
 
+def execution_history(cloud, execution_arn: str) -> list[dict]:
+    """Every event of an execution's history, all pages."""
+    pages = cloud.client("stepfunctions").get_paginator("get_execution_history").paginate(executionArn=execution_arn)
+    return [event for page in pages for event in page["events"]]
+
+
 def day_leads(cloud, day: str) -> dict[str, str]:
     """The warehouse's leads of one day: lead id -> company (the Deal title they must become)."""
     rows = cloud.warehouse.execute(

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 import pytest
-from harness import DAY, LEADS, day_leads, landing
+from harness import DAY, LEADS, day_leads, execution_history, landing
 
 from step_lambdas.manifest import FUNCTIONS
 from step_lambdas.pipedrive.upsert import deadline_from_remaining_ms
@@ -72,18 +72,6 @@ class TaskFailure:
     cause: str
 
 
-def history(cloud, execution_arn: str) -> list[dict]:
-    sfn = cloud.client("stepfunctions")
-    events, token = [], None
-    while True:
-        page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000,
-                                         **({"nextToken": token} if token else {}))
-        events += page["events"]
-        token = page.get("nextToken")
-        if not token:
-            return events
-
-
 def lambda_tasks(cloud, execution_arn: str) -> tuple[list[str], list[TaskFailure]]:
     """The Lambda tasks the execution scheduled (bundle keys, in order) and those that failed.
 
@@ -92,7 +80,7 @@ def lambda_tasks(cloud, execution_arn: str) -> tuple[list[str], list[TaskFailure
     """
     functions = {arn: key for key, arn in cloud.endpoints.functions.items()}
     scheduled, failures = [], []
-    for event in history(cloud, execution_arn):
+    for event in execution_history(cloud, execution_arn):
         if event["type"] == "TaskScheduled":
             parameters = json.loads(event["taskScheduledEventDetails"]["parameters"])
             scheduled.append(functions[parameters["FunctionName"]])
@@ -216,7 +204,7 @@ def test_syncer_returns_a_cursor_before_its_timeout_and_the_machine_goes_on(crm,
     assert outcome.status == "SUCCEEDED", f"{outcome.error}: {outcome.cause}"
     landed = assert_every_lead_landed_once(crm)
     scheduled, failures = lambda_tasks(crm, outcome.execution_arn)
-    continued = sum(1 for e in history(crm, outcome.execution_arn)
+    continued = sum(1 for e in execution_history(crm, outcome.execution_arn)
                     if e["type"] == "PassStateEntered" and e["stateEnteredEventDetails"]["name"] == CONTINUE_CHUNK)
     segments = scheduled.count("chunk-syncer")
     assert failures == [] and segments >= 2 and continued == segments - 1

@@ -21,7 +21,7 @@ from typing import Callable
 
 import pytest
 import requests
-from harness import DAY, LEADS, day_leads, landing
+from harness import DAY, LEADS, day_leads, execution_history, landing
 
 from sandbox.cloud import PIPEDRIVE_TOKEN
 from step_lambdas.results import read_segment_results
@@ -118,16 +118,7 @@ def segments(cloud, job) -> list:
 
 def lambda_timeouts(cloud, execution_arn: str) -> int:
     """Task failures in the execution's history caused by a Lambda killed at its timeout."""
-    sfn = cloud.client("stepfunctions")
-    events, token = [], None
-    while True:
-        page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000,
-                                         **({"nextToken": token} if token else {}))
-        events += page["events"]
-        token = page.get("nextToken")
-        if not token:
-            break
-    return sum(1 for e in events if "Timedout" in str(e.get("taskFailedEventDetails", {}).get("error", "")))
+    return sum(1 for e in execution_history(cloud, execution_arn) if "Timedout" in str(e.get("taskFailedEventDetails", {}).get("error", "")))
 
 
 @pytest.fixture

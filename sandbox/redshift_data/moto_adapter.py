@@ -4,8 +4,9 @@ moto routes a request to ``RedshiftDataAPIServiceResponse.<action>`` and that me
 ``RedshiftDataAPIServiceBackend`` (one backend per account and region). Both classes are
 patched: the response methods read every Data API parameter (moto's read only a few) and
 call the backend methods, which hand the work to the one installed Warehouse with the
-backend's (account, region) as the statements' owner. ``uninstall`` puts moto's own
-methods back.
+backend's (account, region) as the statements' owner. A SecretArn is read first, from
+moto's Secrets Manager of the same account and region (see db_secret.py). ``uninstall``
+puts moto's own methods back.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from moto.core.exceptions import JsonRESTError
 from moto.redshiftdata.models import RedshiftDataAPIServiceBackend
 from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse
 
+from .db_secret import check_secret
 from .warehouse import DataApiError, Warehouse
 
 _warehouse: Warehouse | None = None
@@ -43,11 +45,19 @@ def _owner(backend) -> tuple[str, str]:
     return (backend.account_id, backend.region_name)
 
 
+def _read_secret(backend, request: dict) -> None:
+    # Only Secrets Manager authentication reads a secret; DbUser and IAM identities do not.
+    if request.get("secret_arn"):
+        _call(check_secret, request["secret_arn"], *_owner(backend))
+
+
 def backend_execute_statement(self, **request) -> dict:
+    _read_secret(self, request)
     return _call(_active().execute_statement, owner=_owner(self), **request)
 
 
 def backend_batch_execute_statement(self, **request) -> dict:
+    _read_secret(self, request)
     return _call(_active().batch_execute_statement, owner=_owner(self), **request)
 
 

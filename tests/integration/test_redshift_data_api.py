@@ -256,7 +256,7 @@ def test_parameter_mismatches_are_rejected_at_submit(client):
     assert code == "ValidationException" and "extra" in message
 
 
-def test_exactly_one_of_cluster_or_workgroup_and_a_database(client):
+def test_exactly_one_of_cluster_or_workgroup_and_a_database(client, moto_endpoint):
     code, message = error_of(
         lambda: client.execute_statement(Sql="SELECT 1", Database="dev", ClusterIdentifier="c1", WorkgroupName="wg1")
     )
@@ -266,11 +266,15 @@ def test_exactly_one_of_cluster_or_workgroup_and_a_database(client):
     code, message = error_of(lambda: client.execute_statement(Sql="SELECT 1", WorkgroupName="wg1"))
     assert code == "ValidationException" and "Database" in message
 
-    serverless = client.execute_statement(
-        Sql="SELECT 1", Database="dev", WorkgroupName="wg1", SecretArn="arn:aws:secretsmanager:us-east-1:1:secret:x"
-    )
+    # SecretArn is read at the call: it must name a secret with a username and password
+    # (tests/integration/test_redshift_data_secret.py).
+    secrets = boto3.client("secretsmanager", endpoint_url=moto_endpoint, region_name="us-east-1",
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+    secret_arn = secrets.create_secret(
+        Name=f"wg1-{uuid.uuid4().hex[:8]}", SecretString='{"username": "u", "password": "p"}')["ARN"]
+    serverless = client.execute_statement(Sql="SELECT 1", Database="dev", WorkgroupName="wg1", SecretArn=secret_arn)
     assert serverless["WorkgroupName"] == "wg1" and "ClusterIdentifier" not in serverless
-    assert serverless["SecretArn"].endswith(":secret:x") and serverless["Database"] == "dev"
+    assert serverless["SecretArn"] == secret_arn and serverless["Database"] == "dev"
     described = wait(client, serverless["Id"])
     assert described["WorkgroupName"] == "wg1" and "ClusterIdentifier" not in described
     provisioned = client.execute_statement(Sql="SELECT 1", Database="dev", ClusterIdentifier="c1", DbUser="awsuser")

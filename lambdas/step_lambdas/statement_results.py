@@ -25,18 +25,33 @@ class QueryRejected(Exception):
     """The Data API refused to start the statement (bad parameters, unknown database, ...)."""
 
 
+class RedshiftSecretUnreadable(QueryRejected):
+    """The Data API could not read the statement's secret_arn, or found no username and password in it."""
+
+
 class QueryTooSlow(Exception):
     """The statement did not finish while the Lambda had time left to export its result."""
 
 
 def start_query(client: Any, spec: StatementSpec) -> str:
-    """Start ``spec``; a ValidationException becomes :class:`QueryRejected` with the API's message."""
+    """Start ``spec``; a ValidationException becomes :class:`QueryRejected` with the API's message,
+    or :class:`RedshiftSecretUnreadable` naming the ARN when the message is about the secret."""
     try:
         return start_statement(client, spec)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != "ValidationException":
             raise
-        raise QueryRejected(f"the Redshift Data API refused the statement: {error.response['Error'].get('Message')}") from None
+        message = error.response["Error"].get("Message")
+        # The Data API reads the secret at the call; its refusal may not name the ARN
+        # ("username and password in secret cannot be empty"), so this error does. With a
+        # db_user too, a message about the secret is the refusal of giving both.
+        if spec.secret_arn and not spec.db_user and "secret" in (message or "").lower():
+            raise RedshiftSecretUnreadable(
+                f"the Redshift secret {spec.secret_arn} could not be read or has no username and password; "
+                f"the Redshift Data API said: {message}. Check secret_arn (its account and region too) and "
+                'that the secret holds "username" and "password"'
+            ) from None
+        raise QueryRejected(f"the Redshift Data API refused the statement: {message}") from None
 
 
 def wait_for_statement(

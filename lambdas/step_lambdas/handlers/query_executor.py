@@ -3,8 +3,8 @@
 Input: the whole execution input (see :mod:`step_lambdas.export`). Output:
 ``{"bucket", "prefix", "manifest_key", "chunks", "records", "contract_errors", "rows"}``
 plus ``"items"`` (the manifest entries) when ``map_mode`` is ``INLINE``. Named errors:
-``InvalidExportRequest``, ``FieldMappingError``, ``QueryRejected``, ``QueryFailed``, ``QueryTooSlow``,
-``ExportOutOfTime``, ``TooManyChunksForInline``.
+``InvalidExportRequest``, ``FieldMappingError``, ``QueryRejected``, ``RedshiftSecretUnreadable``,
+``QueryFailed``, ``QueryTooSlow``, ``ExportOutOfTime``, ``TooManyChunksForInline``.
 """
 
 from step_lambdas.aws import client

@@ -1,9 +1,14 @@
-"""Lambda: start a Redshift statement through the Data API; returns ``{"statement_id"}``."""
+"""Lambda: start a Redshift statement through the Data API; returns ``{"statement_id"}``.
+
+Named errors: ``InvalidStatementSpec``, ``QueryRejected`` (the Data API refused the statement)
+and ``RedshiftSecretUnreadable`` (it could not use secret_arn), each with the API's message.
+"""
 
 from step_lambdas.aws import client
-from step_lambdas.warehouse import StatementSpec, start_statement
+from step_lambdas.statement_results import start_query
+from step_lambdas.warehouse import StatementSpec
 
 
 def handler(event, context):
     spec = StatementSpec.from_event(event)
-    return {"statement_id": start_statement(client("redshift-data"), spec)}
+    return {"statement_id": start_query(client("redshift-data"), spec)}

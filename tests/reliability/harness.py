@@ -59,6 +59,7 @@ class SyncJob:
     sql: str = DAY_SQL
     parameters: dict[str, str] | None = None
     pipedrive_secret_arn: str | None = None
+    redshift_secret_arn: str | None = None  # default: the deployment's Redshift secret
     name: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     _started: dict[str, tuple[str, float]] = field(default_factory=dict, repr=False)  # arn -> (input, clock)
 
@@ -73,7 +74,7 @@ class SyncJob:
             field_mapping=FIELD_MAPPING,
             database=endpoints.database,
             cluster_identifier=endpoints.cluster_identifier,
-            secret_arn=endpoints.redshift_secret_arn,
+            secret_arn=self.redshift_secret_arn or endpoints.redshift_secret_arn,
             role_arn=endpoints.states_role_arn,
             bucket=endpoints.bucket,
             pipedrive_secret_arn=self.pipedrive_secret_arn or endpoints.pipedrive_secret_arn,

@@ -9,7 +9,9 @@ Redshift Data API, which refuses rows over 64 KB ("Packet for query is too large
 query executor's own check is shown by tests/unit/test_query_executor.py::
 test_a_record_over_the_byte_budget_is_a_contract_error_not_a_crash. Operator parameters out of
 range are refused when the DAG is parsed: tests/unit/test_operator_parse_errors.py. A Redshift
-secret_arn that does not exist: the sandbox's Data API does not resolve SecretArn.
+secret without a username and password takes the same path as one that does not exist (the
+Data API refuses the call): tests/unit/test_statement_rejections.py and
+tests/integration/test_redshift_data_secret.py.
 """
 
 from __future__ import annotations
@@ -306,3 +308,24 @@ def test_a_pipedrive_secret_arn_that_does_not_exist_fails_the_run_naming_it(job,
     observe(fault="a Pipedrive secret ARN that does not exist", status=outcome.status, error=outcome.error,
             cause=shown, rerun_with_an_existing_secret=fixed.status,
             lost=len(found.lost), duplicates=len(found.duplicated))
+
+
+def test_a_redshift_secret_arn_that_does_not_exist_fails_the_query_naming_it(job, observe):
+    job.redshift_secret_arn = missing_arn(job.cloud.endpoints.redshift_secret_arn)
+    outcome = job.run()
+
+    # The Data API reads the secret at ExecuteStatement and refuses the call: no statement runs.
+    assert (outcome.status, outcome.error) == ("FAILED", "QueryFailed")
+    shown = readable_cause(outcome.cause)
+    assert shown.startswith(f"RedshiftSecretUnreadable: the Redshift secret {job.redshift_secret_arn} "
+                            "could not be read"), shown
+    assert job.cloud.pipedrive.stats()["requests"] == 0  # no chunk syncer ran
+    assert crm_deals(job.cloud) == {}
+
+    job.redshift_secret_arn = job.cloud.endpoints.redshift_secret_arn  # the deployment's, which exists
+    fixed = job.run()
+    found = landing(job.cloud, day_leads(job.cloud, DAY))
+    assert fixed.status == "SUCCEEDED" and fixed.report["created"] == LEADS and found.perfect, found
+    observe(fault="a Redshift secret ARN that does not exist", status=outcome.status, error=outcome.error,
+            cause=shown, pipedrive_requests=0, rerun_with_an_existing_secret=fixed.status,
+            rerun_created=fixed.report["created"], lost=len(found.lost), duplicates=len(found.duplicated))

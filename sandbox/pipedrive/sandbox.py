@@ -105,6 +105,19 @@ class PipedriveSandbox:
         self._connections_base = -(self._server.connections_accepted if self._server else 0)
         self.dice.reseed(self.settings.seed)
 
+    def deals_once_quiet(self, quiet_s: float, timeout_s: float = 120.0) -> int:
+        """The deal count once no deal was created for ``quiet_s`` seconds (a writer that should
+        have stopped has): TimeoutError if deals are still being created after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        last, since = self.store.count(), time.monotonic()
+        while time.monotonic() - since < quiet_s:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"deals still being created after {timeout_s} s ({last} so far)")
+            time.sleep(0.25)
+            if (now := self.store.count()) != last:
+                last, since = now, time.monotonic()
+        return last
+
     def stats(self, include_times: bool = False) -> dict[str, Any]:
         gate, counts, s = self.gate.snapshot(), self.counters.snapshot(), self.settings
         events = counts["events"]

@@ -17,17 +17,6 @@ from step_lambdas.execution_watch import POLL_S
 SLOW_RATE = "4/2s"  # 60 leads take about 30 s: long enough to stop it midway
 
 
-def _deal_count_once_quiet(cloud, quiet_s: float, timeout_s: float = 60) -> int:
-    deadline = time.monotonic() + timeout_s
-    last, since = cloud.pipedrive.stats()["deals"], time.monotonic()
-    while time.monotonic() - since < quiet_s:
-        assert time.monotonic() < deadline, "deals were still being created"
-        time.sleep(0.25)
-        if (now := cloud.pipedrive.stats()["deals"]) != last:
-            last, since = now, time.monotonic()
-    return last
-
-
 def test_a_stopped_execution_s_syncer_stops_sending_and_the_rerun_lands_the_rest(job, observe):
     cloud = job.cloud
     expected = day_leads(cloud, job.day)
@@ -40,7 +29,7 @@ def test_a_stopped_execution_s_syncer_stops_sending_and_the_rerun_lands_the_rest
     stopped = job.wait(arn)
     assert stopped.status == "ABORTED"
 
-    landed_after_stop = _deal_count_once_quiet(cloud, quiet_s=POLL_S + 3)
+    landed_after_stop = cloud.pipedrive.deals_once_quiet(quiet_s=POLL_S + 3, timeout_s=60)
     # At 2 requests/s the syncer would have sent all 60 in about 30 s. It stops within one
     # watch interval (plus a second of slack), after the requests already handed to its
     # senders (2 x concurrency) have gone out.

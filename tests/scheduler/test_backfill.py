@@ -21,6 +21,8 @@ import pytest
 from sandbox.demo_data import seed_leads
 from step_patterns.naming import stable_name
 
+from daily_task import executions_since
+
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(600)]
 
 DAG_ID = "redshift_to_pipedrive"
@@ -96,7 +98,7 @@ def test_backfill_runs_each_past_day_once(backfill, airflow_services):
 
 
 def test_one_execution_per_day_with_its_own_name_and_prefix(backfill, cloud):
-    executions = _executions_since(cloud, backfill.started_at)
+    executions = executions_since(cloud, backfill.started_at)
     expected = {stable_name(DAG_ID, TASK_ID, r["dag_run_id"]) for r in backfill.runs}
     assert sorted(e["name"] for e in executions) == sorted(expected)  # three, none twice
     assert {e["status"] for e in executions} == {"SUCCEEDED"}
@@ -142,7 +144,7 @@ def test_deferred_tasks_hold_no_worker_slot(backfill):
 
 
 def test_task_links_to_its_execution_over_rest(backfill, airflow_services, cloud):
-    arns = {e["name"]: e["executionArn"] for e in _executions_since(cloud, backfill.started_at)}
+    arns = {e["name"]: e["executionArn"] for e in executions_since(cloud, backfill.started_at)}
     for run in backfill.runs:
         links = airflow_services.api.extra_links(DAG_ID, run["dag_run_id"], TASK_ID)
         arn = arns[stable_name(DAG_ID, TASK_ID, run["dag_run_id"])]
@@ -153,7 +155,7 @@ def test_task_links_to_its_execution_over_rest(backfill, airflow_services, cloud
 def test_ui_lists_the_dags_and_links_the_execution(backfill, airflow_services, cloud, artifacts_dir):
     sync_playwright = _browser_or_skip()
     run = backfill.run_for(backfill.days[-1])
-    arn = next(e["executionArn"] for e in _executions_since(cloud, backfill.started_at)
+    arn = next(e["executionArn"] for e in executions_since(cloud, backfill.started_at)
                if e["name"] == stable_name(DAG_ID, TASK_ID, run["dag_run_id"]))
     base = airflow_services.url
     with sync_playwright() as playwright:
@@ -228,14 +230,6 @@ def _watch_until_finished(services, timeout: float) -> tuple[list[dict], list[di
 
 def _task_states(api) -> dict[str, str | None]:
     return {ti["dag_run_id"]: ti["state"] for ti in api.task_instances(DAG_ID) if ti["task_id"] == TASK_ID}
-
-
-def _executions_since(cloud, since: datetime) -> list[dict]:
-    sfn = cloud.client("stepfunctions")
-    machine = stable_name("step-patterns", DAG_ID, TASK_ID)
-    arn = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"] if m["name"] == machine)
-    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=arn)
-    return [e for page in pages for e in page["executions"] if e["startDate"] >= since - timedelta(seconds=1)]
 
 
 def _browser_or_skip():

@@ -21,7 +21,8 @@ import pytest
 
 from sandbox.airflow_services import wait_for
 from sandbox.demo_data import seed_leads
-from step_patterns.naming import stable_name
+
+from daily_task import executions_since
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(600)]
 
@@ -50,7 +51,7 @@ def test_a_triggerer_crash_while_deferred_loses_nothing(airflow_services, cloud,
         api.wait_for_task_state(DAG_ID, run_id, TASK_ID, {"deferred"}, timeout=180)
         old_triggerer = wait_for(lambda: _triggerer_id(api, run_id), 60, "a triggerer to take the trigger")
         wait_for(lambda: cloud.pipedrive.stats()["deals"] >= 10, 60, "the sync to start creating deals")
-        [execution] = _executions_since(cloud, started_at)
+        [execution] = executions_since(cloud, started_at)
         assert execution["status"] == "RUNNING"
 
         killed = time.monotonic()
@@ -63,7 +64,7 @@ def test_a_triggerer_crash_while_deferred_loses_nothing(airflow_services, cloud,
         # Not retried while its triggerer was dead: the same try waited on.
         ti = api.task_instance(DAG_ID, run_id, TASK_ID)
         assert (ti["state"], ti["try_number"]) == ("deferred", 1), ti
-        at_adoption = _executions_since(cloud, started_at)[0]["status"]
+        at_adoption = executions_since(cloud, started_at)[0]["status"]
         assert at_adoption == "RUNNING", "PER_DAY too small: the execution ended before the trigger was taken over"
 
         ti = api.wait_for_task_state(DAG_ID, run_id, TASK_ID, {"success", "failed"}, timeout=240)
@@ -73,7 +74,7 @@ def test_a_triggerer_crash_while_deferred_loses_nothing(airflow_services, cloud,
         assert ti["try_number"] == 1, "the task should have waited on, not been retried"
 
         # One execution, started once: the new triggerer polled the one the task started.
-        executions = _executions_since(cloud, started_at)
+        executions = executions_since(cloud, started_at)
         assert [(e["executionArn"], e["status"]) for e in executions] == [(execution["executionArn"], "SUCCEEDED")]
         assert f"Execution {execution['executionArn']} succeeded" in log
         # The new triggerer's own log of the trigger: progress lines of that execution while it ran.
@@ -98,15 +99,6 @@ def _triggerer_id(api, run_id: str, other_than: int | None = None) -> int | None
     trigger = api.task_instance(DAG_ID, run_id, TASK_ID).get("trigger") or {}
     triggerer_id = trigger.get("triggerer_id")
     return triggerer_id if triggerer_id != other_than else None
-
-
-def _executions_since(cloud, since: datetime) -> list[dict]:
-    """Every execution of the task's state machine started since ``since`` (whatever its name)."""
-    sfn = cloud.client("stepfunctions")
-    machine = stable_name("step-patterns", DAG_ID, TASK_ID)
-    arn = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"] if m["name"] == machine)
-    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=arn)
-    return [e for page in pages for e in page["executions"] if e["startDate"] >= since - timedelta(seconds=1)]
 
 
 def _trigger_log(services, run_id: str, triggerer_id: int) -> str:

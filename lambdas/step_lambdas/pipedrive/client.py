@@ -165,12 +165,18 @@ class PipedriveClient:
             failures += 1
             if failures > self.max_retries:
                 raise RetriesExhausted(f"{method} {path}: {reason}, {failures} attempts")
-            delay = random.uniform(0, min(self.backoff_cap_s, self.backoff_base_s * 2 ** (failures - 1)))
-            if deadline is not None and time.monotonic() + delay > deadline:
-                raise DeadlineReached(f"{method} {path}: {reason}; no time left to retry")
+            delay = self.retry_delay(failures, deadline, f"{method} {path}: {reason}")
             log.info("%s %s: %s, retry %d in %.2f s", method, path, reason, failures, delay)
             self._count("retries")
             time.sleep(delay)
+
+    def retry_delay(self, failures: int, deadline: float | None, what: str) -> float:
+        """Seconds to wait before try ``failures + 1`` (full jitter, doubling up to the cap);
+        :class:`DeadlineReached` when waiting would pass ``deadline``."""
+        delay = random.uniform(0, min(self.backoff_cap_s, self.backoff_base_s * 2 ** (failures - 1)))
+        if deadline is not None and time.monotonic() + delay > deadline:
+            raise DeadlineReached(f"{what}; no time left to retry")
+        return delay
 
     def _learn_limit(self, response: requests.Response) -> None:
         def number(name: str) -> int | None:

@@ -17,7 +17,6 @@ is retried: a rerun after a crash, or a retry, never creates the same deal twice
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections import deque
@@ -312,7 +311,7 @@ class DealSyncer:
     def _create(self, record: DealRecord) -> RecordResult:
         for attempt in range(self.options.create_attempts):
             if attempt:  # the server just failed: back off before posting again, as reads do
-                self._back_off(attempt)
+                time.sleep(self.client.retry_delay(attempt, self._deadline, "create: no answer"))
             try:
                 deal = self.client.create_deal(record.body, deadline=self._deadline)
                 deal_id = int(deal["id"])
@@ -327,12 +326,6 @@ class DealSyncer:
                             [f"create: no answer {self.options.create_attempts} times (timeouts/5xx) and no deal "
                              "with this External ID found after each; rerun to retry, no duplicate will be made"])
 
-    def _back_off(self, attempt: int) -> None:
-        client = self.client
-        delay = random.uniform(0, min(client.backoff_cap_s, client.backoff_base_s * 2 ** (attempt - 1)))
-        if self._deadline is not None and time.monotonic() + delay > self._deadline:
-            raise DeadlineReached("create: no time left to post again")
-        time.sleep(delay)
 
     def _search(self, external_id: str) -> int | None:
         """Deal id whose external-id field equals ``external_id`` exactly, else None.

@@ -34,22 +34,6 @@ class ChunksNotSynced(RuntimeError):
     """The Map over the chunks failed: some records never reached Pipedrive (the message says how many and why)."""
 
 
-def caught_error_text(caught: Any) -> str:
-    """``Error: message`` from a Catch's ``{"Error", "Cause"}``, a Lambda's error JSON reduced to its message."""
-    if not isinstance(caught, dict):
-        return str(caught)
-    error, cause = caught.get("Error", "error"), caught.get("Cause") or ""
-    try:
-        payload = json.loads(cause)
-    except (TypeError, ValueError):
-        payload = None
-    if isinstance(payload, dict) and "errorMessage" in payload:
-        cause = f"{payload.get('errorType', error)}: {payload['errorMessage']}"
-        if cause.startswith(f"{error}: "):
-            return cause
-    return f"{error}: {cause}" if cause else str(error)
-
-
 @dataclass(frozen=True)
 class ReportRequest:
     bucket: str

@@ -20,7 +20,8 @@ import datetime as dt
 from step_lambdas import layout
 from step_lambdas.aws import client
 from step_lambdas.pipedrive import S3SyncState
-from step_lambdas.reporting import ChunksNotSynced, ReportRequest, caught_error_text, make_report
+from step_lambdas.error_text import caught_error_text
+from step_lambdas.reporting import ChunksNotSynced, ReportRequest, make_report
 
 
 def handler(event, context):

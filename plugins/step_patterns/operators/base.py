@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowException
 
+from step_lambdas.error_text import readable_cause
 from step_patterns.hooks import StartedExecution, StepPatternsHook, stop_quietly
 from step_patterns.naming import stable_name
 from step_patterns.triggers import ExecutionTrigger
@@ -211,18 +211,3 @@ def describe_failure(event: dict[str, Any]) -> str:
         f"Step Functions execution {event['execution_arn']} ended {event['execution_status']}: "
         f"{event.get('error') or 'no error name'}: {readable_cause(event.get('cause'))}"
     )
-
-
-def readable_cause(cause: str | None) -> str:
-    """A Lambda error's cause is its JSON error payload (our Fail states prefix it with the
-    original error name, ``"Name: {...}"``): show the message, not the JSON and stack."""
-    if not cause:
-        return "no cause given"
-    _, brace, rest = cause.partition("{")
-    try:
-        payload = json.loads(brace + rest) if brace else None
-    except ValueError:
-        payload = None
-    if isinstance(payload, dict) and "errorMessage" in payload:
-        return f"{payload.get('errorType', 'Error')}: {payload['errorMessage']}"
-    return cause

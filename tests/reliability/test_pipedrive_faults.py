@@ -197,17 +197,23 @@ def test_limit_lowered_mid_run_is_learned_from_the_responses(crm, job, leads, ob
     assert result.perfect, result
 
 
-def test_5xx_bursts_ambiguous_creates_are_looked_up_not_posted_twice(crm, job, leads, observe, monkeypatch):
-    """A quarter of the responses are 5xx, half of those on creates after the deal was written:
-    each ambiguous create is looked up by its external id before any resend."""
+def _one_at_a_time_under(crm, job, leads, monkeypatch, **faults_settings):
+    """One request in flight (so the seeded faults hit the same requests every run), the faults
+    on for the run only: (outcome, stats, landing, injected faults by kind, POSTs sent)."""
     job.concurrency = 1
     faults = count_injected_faults(monkeypatch, crm.pipedrive)
-    crm.pipedrive.configure(error_rate_5xx=0.25, fault_after_write_rate=0.5, seed=12)
+    crm.pipedrive.configure(**faults_settings)
     outcome = job.run()
     crm.pipedrive.configure(**FAULTS_OFF)
     stats = crm.pipedrive.stats()
-    result = landing(crm, leads)
-    posts = stats["requests_by_method"]["POST"]
+    return outcome, stats, landing(crm, leads), faults, stats["requests_by_method"]["POST"]
+
+
+def test_5xx_bursts_ambiguous_creates_are_looked_up_not_posted_twice(crm, job, leads, observe, monkeypatch):
+    """A quarter of the responses are 5xx, half of those on creates after the deal was written:
+    each ambiguous create is looked up by its external id before any resend."""
+    outcome, stats, result, faults, posts = _one_at_a_time_under(
+        crm, job, leads, monkeypatch, error_rate_5xx=0.25, fault_after_write_rate=0.5, seed=12)
     observe(fault="5xx bursts (25%, half of the failed creates already written)", status=outcome.status,
             lost=len(result.lost), duplicates=len(result.duplicated), responses_5xx=stats["responses_5xx"],
             committed_creates_answered_5xx=faults["committed create"],
@@ -255,14 +261,8 @@ def test_create_refused_three_times_is_reported_and_the_rerun_lands_it(crm, job,
 
 def test_connection_resets_after_writes_lose_and_duplicate_nothing(crm, job, leads, observe, monkeypatch):
     """A quarter of the connections are reset, half of those on creates after the deal was written."""
-    job.concurrency = 1
-    faults = count_injected_faults(monkeypatch, crm.pipedrive)
-    crm.pipedrive.configure(reset_rate=0.25, fault_after_write_rate=0.5, seed=7)
-    outcome = job.run()
-    crm.pipedrive.configure(**FAULTS_OFF)
-    stats = crm.pipedrive.stats()
-    result = landing(crm, leads)
-    posts = stats["requests_by_method"]["POST"]
+    outcome, stats, result, faults, posts = _one_at_a_time_under(
+        crm, job, leads, monkeypatch, reset_rate=0.25, fault_after_write_rate=0.5, seed=7)
     observe(fault="connection resets (25%, half of the reset creates already written)", status=outcome.status,
             lost=len(result.lost), duplicates=len(result.duplicated), resets=stats["resets"],
             committed_creates_reset=faults["committed create"], refused_creates=faults["refused create"],

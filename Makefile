@@ -22,7 +22,7 @@ test: $(VENV)  ## every test: unit, integration (sandbox), e2e (airflow dags tes
 	$(UV) run --frozen pytest
 
 sandbox: $(VENV)  ## keep the local cloud running (Ctrl-C to stop)
-	$(UV) run --frozen python -m sandbox up
+	$(UV) run --frozen python -m step_patterns_sandbox up
 
 render: $(VENV)
 	$(UV) run --frozen step-patterns render wait-loop --format mermaid

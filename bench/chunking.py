@@ -158,7 +158,7 @@ def main() -> int:
         print(json.dumps(result))
         return 0
 
-    from sandbox.cloud import CloudSettings, LocalCloud
+    from step_patterns_sandbox.cloud import CloudSettings, LocalCloud
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     results = []

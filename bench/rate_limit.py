@@ -31,7 +31,7 @@ from requests.adapters import HTTPAdapter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 
-from sandbox.pipedrive import PipedriveSandbox, PipedriveSettings  # noqa: E402
+from step_patterns_sandbox.pipedrive import PipedriveSandbox, PipedriveSettings  # noqa: E402
 from step_lambdas.pipedrive import (  # noqa: E402
     LocalFileSyncState,
     PipedriveClient,

@@ -17,8 +17,8 @@ import time
 import uuid
 from pathlib import Path
 
-from sandbox.cloud import CloudSettings, LocalCloud
-from sandbox.demo_data import seed_leads
+from step_patterns_sandbox.cloud import CloudSettings, LocalCloud
+from step_patterns_sandbox.demo_data import seed_leads
 from step_patterns.asl import ChunkedIteratorSettings, build_chunked_iterator
 
 SQL = "SELECT lead_id, company, source, score FROM leads ORDER BY lead_id"

@@ -17,8 +17,8 @@ import time
 import uuid
 from pathlib import Path
 
-from sandbox.cloud import CloudSettings, LocalCloud
-from sandbox.redshift_data.pg_probe import postgres_url
+from step_patterns_sandbox.cloud import CloudSettings, LocalCloud
+from step_patterns_sandbox.redshift_data.pg_probe import postgres_url
 from step_patterns.asl import WaitLoopSettings, build_wait_loop
 
 LOOPS = {

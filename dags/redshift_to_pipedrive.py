@@ -4,7 +4,7 @@ Copy this DAG and change the query and the field mapping. Each run reads its own
 interval (``:start`` <= created_at < ``:end``) and writes its chunks under a prefix of its
 own, so ``airflow backfill create`` of past days syncs each day's leads exactly once.
 Deployment settings (role, bucket, cluster, secrets, Pipedrive URL) come from the
-``step_patterns`` Airflow Variable (JSON); ``python -m sandbox up`` prints one.
+``step_patterns`` Airflow Variable (JSON); ``python -m step_patterns_sandbox up`` prints one.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Copy this DAG and change the SQL. Deployment settings (the Step Functions role, the
 cluster, the database secret) come from the ``step_patterns`` Airflow Variable (JSON);
-``python -m sandbox up`` prints one for the local cloud.
+``python -m step_patterns_sandbox up`` prints one for the local cloud.
 
 Trigger with ``{"sql": "..."}`` as the run's conf to run another statement.
 """

@@ -14,7 +14,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def _session_cloud(tmp_path_factory):
     """The whole local cloud (moto + Lambdas + DuckDB warehouse + Pipedrive sandbox)."""
-    from sandbox.cloud import CloudSettings, LocalCloud
+    from step_patterns_sandbox.cloud import CloudSettings, LocalCloud
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     local_cloud = LocalCloud(CloudSettings(port=0, state_dir=tmp_path_factory.mktemp("cloud")))
@@ -33,8 +33,8 @@ def cloud(_session_cloud):
 @pytest.fixture(scope="session")
 def airflow(_session_cloud, tmp_path_factory):
     """An Airflow home whose metadata DB is migrated once, pointed at the session's cloud."""
-    from sandbox.airflow_runner import AirflowRunner
-    from sandbox.cloud import airflow_environment
+    from step_patterns_sandbox.airflow_runner import AirflowRunner
+    from step_patterns_sandbox.cloud import airflow_environment
 
     runner = AirflowRunner(tmp_path_factory.mktemp("airflow_home"), airflow_environment(_session_cloud.endpoints))
     runner.migrate()

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from sandbox.demo_data import seed_leads
+from step_patterns_sandbox.demo_data import seed_leads
 
 pytestmark = pytest.mark.timeout(900)
 

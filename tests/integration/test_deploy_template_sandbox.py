@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.demo_data import seed_leads
+from step_patterns_sandbox.demo_data import seed_leads
 from step_lambdas.manifest import FUNCTIONS
 from step_patterns.asl import ChunkedIteratorSettings, build_chunked_iterator
-from step_patterns.bundle import build_package
+from step_patterns_sandbox.bundle import build_package
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -14,7 +14,7 @@ import pytest
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from sandbox import lambda_runtime
+from step_patterns_sandbox import lambda_runtime
 
 HANDLERS = '''
 import os, sys, time

@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from sandbox.pipedrive import PipedriveSandbox, PipedriveSettings
+from step_patterns_sandbox.pipedrive import PipedriveSandbox, PipedriveSettings
 from step_lambdas.pipedrive import (
     AmbiguousWriteError,
     AuthenticationFailed,

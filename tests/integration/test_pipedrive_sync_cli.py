@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sandbox.pipedrive import PipedriveSandbox, PipedriveSettings
+from step_patterns_sandbox.pipedrive import PipedriveSandbox, PipedriveSettings
 from step_patterns.cli import main
 
 

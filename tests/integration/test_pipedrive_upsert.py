@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from sandbox.pipedrive import PipedriveSandbox, PipedriveSettings
+from step_patterns_sandbox.pipedrive import PipedriveSandbox, PipedriveSettings
 from step_lambdas.pipedrive import (
     LocalFileSyncState,
     PipedriveClient,

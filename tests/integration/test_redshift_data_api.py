@@ -13,8 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-from sandbox import redshift_data
-from sandbox.redshift_data.pg_probe import require_postgres
+from step_patterns_sandbox import redshift_data
+from step_patterns_sandbox.redshift_data.pg_probe import require_postgres
 
 PAGE_SIZE = 2
 TERMINAL = {"FINISHED", "FAILED", "ABORTED"}

@@ -12,7 +12,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from sandbox.redshift_data.db_secret import EMPTY_CREDENTIALS
+from step_patterns_sandbox.redshift_data.db_secret import EMPTY_CREDENTIALS
 
 
 @pytest.fixture

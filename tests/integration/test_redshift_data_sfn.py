@@ -10,7 +10,7 @@ import pytest
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from sandbox import redshift_data
+from step_patterns_sandbox import redshift_data
 
 POLL = {
     "StartAt": "Execute",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from harness import DAY, LEADS, SyncJob
 
-from sandbox.demo_data import seed_leads
+from step_patterns_sandbox.demo_data import seed_leads
 
 FAST_BURST = 100  # requests per 2 s: the suite is about faults, not the rate (tests/integration covers it)
 

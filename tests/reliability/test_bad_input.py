@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from harness import DAY, DAY_SQL, LEADS, SyncJob, crm_deals, day_leads, landing
 
-from sandbox.cloud import PIPEDRIVE_TOKEN
+from step_patterns_sandbox.cloud import PIPEDRIVE_TOKEN
 
 from step_patterns.operators.base import ExecutionFailed, readable_cause
 

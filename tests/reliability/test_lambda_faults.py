@@ -298,7 +298,7 @@ def test_retry_of_a_failed_execution_runs_anew_without_duplicates(
     """
     from airflow.sdk import DAG
 
-    from sandbox.cloud import airflow_environment
+    from step_patterns_sandbox.cloud import airflow_environment
     from step_patterns.operators.base import EXECUTION_ARN_KEY
 
     for name, value in airflow_environment(crm.endpoints).items():

@@ -23,7 +23,7 @@ import pytest
 import requests
 from harness import DAY, LEADS, day_leads, execution_history, landing
 
-from sandbox.cloud import PIPEDRIVE_TOKEN
+from step_patterns_sandbox.cloud import PIPEDRIVE_TOKEN
 from step_lambdas.results import read_segment_results
 from step_patterns.operators.base import ExecutionFailed, readable_cause
 

@@ -27,9 +27,9 @@ from typing import Any
 import pytest
 from harness import SyncJob, crm_deals, day_leads, landing
 
-from sandbox.airflow_runner import AirflowResult, AirflowRunner
-from sandbox.cloud import PIPEDRIVE_TOKEN, airflow_environment
-from sandbox.demo_data import seed_leads
+from step_patterns_sandbox.airflow_runner import AirflowResult, AirflowRunner
+from step_patterns_sandbox.cloud import PIPEDRIVE_TOKEN, airflow_environment
+from step_patterns_sandbox.demo_data import seed_leads
 
 pytestmark = pytest.mark.timeout(600)
 

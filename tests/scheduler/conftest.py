@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.redshift_data.pg_probe import require_postgres
+from step_patterns_sandbox.redshift_data.pg_probe import require_postgres
 
 
 @pytest.fixture(scope="package")
 def airflow_services(request, tmp_path_factory):
     """api-server, scheduler, dag-processor and triggerer (LocalExecutor) with the example DAGs
     parsed, shared by the scheduler tests; stopped and their database dropped at the end."""
-    from sandbox.airflow_services import AirflowServices
-    from sandbox.cloud import airflow_environment
+    from step_patterns_sandbox.airflow_services import AirflowServices
+    from step_patterns_sandbox.cloud import airflow_environment
 
     pg_url = require_postgres()  # before the cloud starts: skipping should cost nothing
     cloud = request.getfixturevalue("_session_cloud")

@@ -18,7 +18,7 @@ from urllib.parse import quote_plus, unquote_plus
 
 import pytest
 
-from sandbox.demo_data import seed_leads
+from step_patterns_sandbox.demo_data import seed_leads
 from step_patterns.naming import stable_name
 
 from daily_task import executions_since

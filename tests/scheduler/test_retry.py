@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sandbox.demo_data import seed_leads
+from step_patterns_sandbox.demo_data import seed_leads
 from step_patterns.naming import stable_name
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(600)]

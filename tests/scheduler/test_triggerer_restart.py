@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sandbox.airflow_services import wait_for
-from sandbox.demo_data import seed_leads
+from step_patterns_sandbox.airflow_services import wait_for
+from step_patterns_sandbox.demo_data import seed_leads
 
 from daily_task import executions_since
 

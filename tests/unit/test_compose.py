@@ -67,10 +67,10 @@ def test_airflow_commands_parse_with_airflow_s_own_cli_parser(compose):
 
 
 def test_the_sandbox_command_parses_with_the_sandbox_s_parser(compose):
-    from sandbox.__main__ import add_arguments
+    from step_patterns_sandbox.__main__ import add_arguments
 
     argv = _exec_argv(compose["services"]["sandbox"])
-    assert argv[:4] == ["python", "-m", "sandbox", "up"]
+    assert argv[:4] == ["python", "-m", "step_patterns_sandbox", "up"]
     parser = argparse.ArgumentParser(exit_on_error=False)
     add_arguments(parser)
     args = parser.parse_args(argv[3:])
@@ -81,7 +81,7 @@ def test_the_sandbox_command_parses_with_the_sandbox_s_parser(compose):
 
 
 def test_airflow_gets_the_sandbox_s_environment_and_nothing_shadows_it(compose):
-    from sandbox.cloud import Endpoints, airflow_environment
+    from step_patterns_sandbox.cloud import Endpoints, airflow_environment
 
     sandbox_keys = set(airflow_environment(Endpoints(*(["x"] * 5), {}, *(["x"] * 6))))
     assert sandbox_keys == {"AIRFLOW_CONN_AWS_DEFAULT", "AIRFLOW_VAR_STEP_PATTERNS"}

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from step_lambdas.manifest import FUNCTIONS
-from step_patterns.bundle import (
+from step_patterns_sandbox.bundle import (
     RUNTIME_PROVIDED,
     PackagingError,
     build_package,
@@ -21,7 +21,7 @@ from step_patterns.bundle import (
     default_lock_path,
     locked_runtime_wheels,
 )
-from step_patterns.commands import package as package_command
+from step_patterns_sandbox.commands import package as package_command
 
 
 @pytest.fixture(scope="module")

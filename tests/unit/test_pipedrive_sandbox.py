@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from sandbox.pipedrive import PipedriveSandbox, PipedriveSettings
+from step_patterns_sandbox.pipedrive import PipedriveSandbox, PipedriveSettings
 
 TOKEN = "sandbox-token"
 AUTH = {"x-api-token": TOKEN}

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from sandbox.pipedrive.limiter import RateGate, Verdict
+from step_patterns_sandbox.pipedrive.limiter import RateGate, Verdict
 
 DAY = "2026-01-01"
 

@@ -6,8 +6,8 @@ import datetime as dt
 import json
 from decimal import Decimal
 
-from sandbox.redshift_data.fields import Column, row_encoder
-from sandbox.redshift_data.spool import ResultSpool
+from step_patterns_sandbox.redshift_data.fields import Column, row_encoder
+from step_patterns_sandbox.redshift_data.spool import ResultSpool
 
 
 def test_values_are_encoded_like_redshift():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.redshift_data.params import ParameterError, bind, parameters_by_name, referenced_names
+from step_patterns_sandbox.redshift_data.params import ParameterError, bind, parameters_by_name, referenced_names
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from sandbox.redshift_data import DataApiError, Warehouse
+from step_patterns_sandbox.redshift_data import DataApiError, Warehouse
 
 
 @pytest.fixture

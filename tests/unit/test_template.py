@@ -134,7 +134,7 @@ def test_prefixes_are_the_operator_defaults():
 
 
 def test_the_airflow_variable_output_has_the_sandbox_s_keys_plus_the_function_prefix(template):
-    from sandbox.cloud import Endpoints, airflow_environment
+    from step_patterns_sandbox.cloud import Endpoints, airflow_environment
 
     endpoints = Endpoints(*(["x"] * 5), {}, *(["x"] * 6))
     sandbox_keys = set(json.loads(airflow_environment(endpoints)["AIRFLOW_VAR_STEP_PATTERNS"]))

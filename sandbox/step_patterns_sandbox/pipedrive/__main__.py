@@ -1,4 +1,4 @@
-"""CLI: python -m sandbox.pipedrive --port 8089 --burst-limit 20 --window 2 --db deals.sqlite"""
+"""CLI: python -m step_patterns_sandbox.pipedrive --port 8089 --burst-limit 20 --window 2 --db deals.sqlite"""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from .settings import PipedriveSettings
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m sandbox.pipedrive", description="Pipedrive-compatible sandbox server")
+    p = argparse.ArgumentParser(prog="python -m step_patterns_sandbox.pipedrive", description="Pipedrive-compatible sandbox server")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8089, help="port (0 = any free port)")
     p.add_argument("--token", action="append", dest="tokens", help="valid API token (repeatable; default sandbox-token)")

@@ -18,9 +18,9 @@ import boto3
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from sandbox import aws_faults, lambda_runtime, sfn_map_tolerance, sfn_stop
+from step_patterns_sandbox import aws_faults, lambda_runtime, sfn_map_tolerance, sfn_stop
 from step_lambdas.manifest import FUNCTIONS, function_name
-from step_patterns.bundle import build_bundle, bundle_sha256
+from step_patterns_sandbox.bundle import build_bundle, bundle_sha256
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 SANDBOX_ACCESS_KEY = "sandbox"
@@ -116,7 +116,7 @@ class LocalCloud:
             self._pipedrive.stop()
             self._pipedrive = None
         if self._warehouse is not None:
-            from sandbox import redshift_data
+            from step_patterns_sandbox import redshift_data
 
             redshift_data.uninstall()
             self._warehouse = None
@@ -280,13 +280,13 @@ def _ensure_secret(secrets, name: str, value: str) -> str:
 
 
 def _install_warehouse(url: str):
-    from sandbox import redshift_data
+    from step_patterns_sandbox import redshift_data
 
     return redshift_data.install(url)
 
 
 def _start_pipedrive(settings: CloudSettings):
-    from sandbox.pipedrive import PipedriveSandbox, PipedriveSettings
+    from step_patterns_sandbox.pipedrive import PipedriveSandbox, PipedriveSettings
 
     options = {"tokens": (PIPEDRIVE_TOKEN,), "db_path": str(settings.state_dir / "pipedrive.sqlite3")}
     options.update(settings.pipedrive)

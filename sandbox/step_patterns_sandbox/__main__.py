@@ -1,4 +1,4 @@
-"""``python -m sandbox up``: run the local cloud until Ctrl-C or SIGTERM."""
+"""``python -m step_patterns_sandbox up``: run the local cloud until Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
-from sandbox.cloud import CloudSettings, LocalCloud, airflow_environment
+from step_patterns_sandbox.cloud import CloudSettings, LocalCloud, airflow_environment
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m step_patterns_sandbox", description=__doc__)
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

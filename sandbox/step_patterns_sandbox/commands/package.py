@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from step_patterns.bundle import DEFAULT_PACKAGE_PATH, PackagingError, build_package
+from step_patterns_sandbox.bundle import DEFAULT_PACKAGE_PATH, PackagingError, build_package
 
 
 def register(subparsers) -> None:

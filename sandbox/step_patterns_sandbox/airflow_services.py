@@ -37,7 +37,7 @@ from urllib.parse import quote
 
 import requests
 
-from sandbox.airflow_runner import AirflowResult, AirflowRunner
+from step_patterns_sandbox.airflow_runner import AirflowResult, AirflowRunner
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -57,7 +57,7 @@ class AirflowServices:
     """Start Airflow's services on a fresh PostgreSQL database; a context manager.
 
     :param home: a directory of this run's own (``AIRFLOW_HOME``, task logs, service logs).
-    :param environment: what points Airflow at the cloud (``sandbox.cloud.airflow_environment``).
+    :param environment: what points Airflow at the cloud (``step_patterns_sandbox.cloud.airflow_environment``).
     :param pg_url: a PostgreSQL server URL (libpq form); a database ``airflow_<random>`` is
         created there and dropped by :meth:`stop`. Default: ``STEP_PATTERNS_PG_URL``.
     :param all_admins: every visitor of the UI and API is an admin (no login). When False,
@@ -491,18 +491,18 @@ def _raise_for_status(response: requests.Response) -> None:
         )
 
 
-# -- python -m sandbox.airflow_services: the UI on the local cloud, until Ctrl-C ---------------
+# -- python -m step_patterns_sandbox.airflow_services: the UI on the local cloud, until Ctrl-C ---------------
 def main(argv: list[str] | None = None) -> int:
     import argparse
     import tempfile
     import threading
     from datetime import UTC, datetime, timedelta
 
-    from sandbox.cloud import CloudSettings, LocalCloud, airflow_environment
-    from sandbox.demo_data import seed_leads
+    from step_patterns_sandbox.cloud import CloudSettings, LocalCloud, airflow_environment
+    from step_patterns_sandbox.demo_data import seed_leads
 
     parser = argparse.ArgumentParser(
-        prog="python -m sandbox.airflow_services",
+        prog="python -m step_patterns_sandbox.airflow_services",
         description="Run the local cloud and Airflow's services on it; print the UI's address.",
     )
     parser.add_argument("--seed-days", type=int, default=3, help="days of demo leads up to yesterday (0: none)")

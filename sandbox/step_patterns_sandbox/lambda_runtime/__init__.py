@@ -19,7 +19,7 @@ from pathlib import Path
 
 from moto.awslambda.models import LambdaFunction
 
-from sandbox.lambda_runtime.pool import FunctionVersion, KillFault, WorkerPool
+from step_patterns_sandbox.lambda_runtime.pool import FunctionVersion, KillFault, WorkerPool
 
 # Installs nest (a test's own runtime inside the session's cloud): each uninstall restores
 # the runner that was there before it.

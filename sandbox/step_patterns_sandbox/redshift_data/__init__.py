@@ -1,6 +1,6 @@
 """The Redshift Data API answered by a real SQL engine, inside moto.
 
-    from sandbox import redshift_data
+    from step_patterns_sandbox import redshift_data
     warehouse = redshift_data.install("duckdb:///:memory:")   # or a DuckDB file / postgresql:// URL
     ...  # boto3 "redshift-data" clients against moto (server or mock_aws) now run real SQL
     redshift_data.uninstall()

@@ -29,7 +29,7 @@ _MISSING = object()
 
 def _active() -> Warehouse:
     if _warehouse is None:
-        raise JsonRESTError("InternalServerException", "sandbox.redshift_data is not installed")
+        raise JsonRESTError("InternalServerException", "step_patterns_sandbox.redshift_data is not installed")
     return _warehouse
 
 

@@ -1,6 +1,6 @@
 """A warm Lambda "container": one subprocess that serves invocations of one function version.
 
-Started by :mod:`sandbox.lambda_runtime.pool` with the function's environment and its code
+Started by :mod:`step_patterns_sandbox.lambda_runtime.pool` with the function's environment and its code
 directory first on ``sys.path``. It reads one request per line on stdin, runs the handler
 with a context whose remaining time is real, and writes the result as one JSON line to the
 result pipe (``SANDBOX_RESULT_FD``). The handler's stdout goes to stderr, which the pool

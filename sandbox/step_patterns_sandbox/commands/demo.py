@@ -41,9 +41,9 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from sandbox.airflow_runner import AirflowRunner
-    from sandbox.cloud import CloudSettings, LocalCloud, airflow_environment
-    from sandbox.demo_data import change_leads, seed_leads
+    from step_patterns_sandbox.airflow_runner import AirflowRunner
+    from step_patterns_sandbox.cloud import CloudSettings, LocalCloud, airflow_environment
+    from step_patterns_sandbox.demo_data import change_leads, seed_leads
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger("moto").setLevel(logging.CRITICAL)

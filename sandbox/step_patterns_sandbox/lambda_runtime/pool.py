@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from sandbox.lambda_runtime.worker import LOG_END_MARK
+from step_patterns_sandbox.lambda_runtime.worker import LOG_END_MARK
 
 IDLE_WORKER_TTL_S = 300.0
 CONDITION_POLL_S = 0.01  # how often a conditional fault looks at its condition during an invocation

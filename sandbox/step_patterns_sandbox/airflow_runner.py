@@ -2,7 +2,7 @@
 
 The same commands a user runs; only the environment points Airflow at the sandbox: the
 project's ``dags/`` and ``plugins/``, a SQLite metadata database migrated once, and the
-connection and Variable that :func:`sandbox.cloud.airflow_environment` makes.
+connection and Variable that :func:`step_patterns_sandbox.cloud.airflow_environment` makes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # sandbox/step_patterns_sandbox/ -> the checkout
 
 
 @dataclass

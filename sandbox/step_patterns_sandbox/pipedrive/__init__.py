@@ -1,6 +1,6 @@
 """A Pipedrive-compatible API server for tests, benchmarks and demos (dev/test only).
 
-    from sandbox.pipedrive import PipedriveSandbox, PipedriveSettings
+    from step_patterns_sandbox.pipedrive import PipedriveSandbox, PipedriveSettings
     with PipedriveSandbox(PipedriveSettings(burst_limit=20, window_s=2.0)) as sandbox:
         requests.post(f"{sandbox.base_url}/api/v2/deals", json={"title": "t"},
                       headers={"x-api-token": "sandbox-token"})

@@ -46,3 +46,11 @@ def artifacts_dir() -> Path:
     path = Path(os.environ.get("STEP_PATTERNS_ARTIFACTS", PROJECT_ROOT / "artifacts"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (``make test`` runs two workers), the scheduler tests share one
+    worker: they share one set of Airflow services (package fixture), started once."""
+    for item in items:
+        if "tests/scheduler/" in item.nodeid or item.nodeid.startswith("scheduler/"):
+            item.add_marker(pytest.mark.xdist_group("scheduler"))

@@ -109,3 +109,18 @@ def test_an_incomplete_redshift_connection_is_named_in_one_line(monkeypatch, fie
     with pytest.raises(ConnectionProblem, match="connection 'redshift_test'") as problem:
         RedshiftConnectionHook("redshift_test").target(NoSecrets())
     assert message in str(problem.value) and "\n" not in str(problem.value)
+
+
+def test_a_task_whose_connection_lacks_the_token_fails_in_one_line_naming_it(monkeypatch):
+    from airflow.sdk import DAG
+    from airflow.sdk.exceptions import AirflowException
+
+    from step_patterns.operators import ChunkedIteratorOperator
+
+    _connection(monkeypatch, "pipedrive_test", conn_type="pipedrive", host="mycompany")
+    with DAG("d", schedule=None):
+        sync = ChunkedIteratorOperator(task_id="sync", sql="SELECT 1", database="dev", cluster_identifier="c",
+                                       role_arn="r", bucket="b", pipedrive_conn_id="pipedrive_test")
+    with pytest.raises(AirflowException) as failure:
+        sync.execute({})  # before any AWS call: the connection is read first
+    assert str(failure.value) == "sync: connection 'pipedrive_test' has no API token (its Password field)"

@@ -152,11 +152,15 @@ def _redshift_cluster_arn() -> dict:
     return _sub("arn:${AWS::Partition}:redshift:${AWS::Region}:${AWS::AccountId}:cluster:${RedshiftClusterIdentifier}")
 
 
-def _secrets_statements(*secret_parameters: str) -> list[dict]:
-    """GetSecretValue on the given secrets (the Data API reads the Redshift secret as its caller)."""
+def _secrets_statements(*secret_parameters: str, owned: tuple[str, ...]) -> list[dict]:
+    """GetSecretValue on the given secrets (the Data API reads the Redshift secret as its caller),
+    and on the secrets the operators keep for Airflow connections (step_patterns.connections:
+    ``step-patterns/<kind>/<conn_id>``; the trailing ``*`` also covers the ARN's random suffix)."""
+    owned_arns = [_sub(f"arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:"
+                       f"step-patterns/{kind}/*") for kind in owned]
     return [
         {"Sid": "ReadSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
-         "Resource": [{"Ref": name} for name in secret_parameters]},
+         "Resource": [{"Ref": name} for name in secret_parameters] + owned_arns},
     ]
 
 
@@ -201,7 +205,7 @@ def _lambda_role() -> dict:
         {"Sid": "ListOwnPrefixes", "Effect": "Allow", "Action": "s3:ListBucket",
          "Resource": {"Fn::GetAtt": ["Bucket", "Arn"]},
          "Condition": {"StringLike": {"s3:prefix": [f"{RUNS_PREFIX}*", f"{SYNC_STATE_PREFIX}*"]}}},
-        *_secrets_statements("RedshiftSecretArn", "PipedriveSecretArn"),
+        *_secrets_statements("RedshiftSecretArn", "PipedriveSecretArn", owned=("redshift", "pipedrive")),
         *_data_api_statements("LambdaRole"),
         # The chunk syncer stops sending once its execution is stopped (execution_watch.py).
         {"Sid": "NoticeStoppedExecutions", "Effect": "Allow", "Action": "states:DescribeExecution",
@@ -233,7 +237,7 @@ def _states_role() -> dict:
         {"Sid": "RedriveMapRuns", "Effect": "Allow", "Action": "states:RedriveExecution",
          "Resource": _sub(f"arn:{machine}:mapRun:{STATE_MACHINE_PREFIX}*")},
         # The wait loop's SDK variant calls the Data API from the state machine itself.
-        *_secrets_statements("RedshiftSecretArn"),
+        *_secrets_statements("RedshiftSecretArn", owned=("redshift",)),
         *_data_api_statements("StatesRole"),
     ]
     return _role_with_policy(

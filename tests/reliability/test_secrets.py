@@ -1,7 +1,9 @@
 """Security: the Pipedrive token never leaves its secret; SQL values only travel as Data API parameters.
 
-Real runs feed every scan: ``airflow dags test`` of the daily DAG with the right token through
-a Pipedrive that answers 5xx and resets connections (retry paths), the same DAG on another day
+Real runs feed every scan: ``airflow dags test`` of the daily DAG with the right token, taken from
+a ``pipedrive`` Airflow connection (``AIRFLOW_CONN_PIPEDRIVE_DEFAULT``; the operator keeps it in a
+secret of its own and passes that ARN), through a Pipedrive that answers 5xx and resets
+connections (retry paths), the same DAG as shipped (a secret ARN) on another day
 whose secret holds a wrong token (HTTP 401), and an INLINE execution with the wrong token whose
 failure (``ChunkSyncFailed`` carrying ``AuthenticationFailed``) reaches the execution history.
 Then every place a secret could end up is read in full and searched: Step Functions executions
@@ -28,6 +30,7 @@ import pytest
 from harness import SyncJob, crm_deals, day_leads, landing
 
 from step_patterns_sandbox.airflow_runner import AirflowResult, AirflowRunner
+from step_patterns.connections import owned_secret_name
 from step_patterns_sandbox.cloud import PIPEDRIVE_TOKEN, airflow_environment
 from step_patterns_sandbox.demo_data import seed_leads
 
@@ -43,6 +46,8 @@ WRONG_TOKEN = f"wrong-pipedrive-token-{_RUN}"
 # the runs use a secret of their own whose password can only have come from there.
 REDSHIFT_PASSWORD = f"redshift-password-{_RUN}"
 SECRETS = (PIPEDRIVE_TOKEN, WRONG_TOKEN, REDSHIFT_PASSWORD)
+PIPEDRIVE_CONN_ID = "pipedrive_default"
+OWNED_SECRET = owned_secret_name("pipedrive", PIPEDRIVE_CONN_ID)  # where the operator keeps the connection's token
 
 
 @dataclass
@@ -87,6 +92,7 @@ class SecretRuns:
     wrong_token: AirflowResult
     inline_wrong_token: Any  # harness Outcome
     wrong_secret_arn: str
+    owned_secret_arn: str
     leads: dict[str, str]
     pipedrive: dict[str, int]  # what the Pipedrive sandbox answered over all runs (5xx, resets, 401s)
 
@@ -116,8 +122,20 @@ def _logical_date(day: str) -> str:
     return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
 
 
+def _dags_using_the_connection(folder: Path) -> Path:
+    """The example DAG as a user who keeps the token in an Airflow connection writes it: the secret
+    ARN and the base URL give way to ``pipedrive_conn_id`` (the URL then comes from the connection)."""
+    text = (PROJECT_ROOT / "dags" / f"{DAG_ID}.py").read_text()
+    by_secret = ('        pipedrive_secret_arn="{{ %s.pipedrive_secret_arn }}" % SETTINGS,\n'
+                 '        pipedrive_base_url="{{ %s.pipedrive_base_url }}" % SETTINGS,\n')
+    assert text.count(by_secret) == 1, "the example DAG no longer passes the Pipedrive secret as expected"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{DAG_ID}.py").write_text(text.replace(by_secret, f'        pipedrive_conn_id="{PIPEDRIVE_CONN_ID}",\n'))
+    return folder
+
+
 @pytest.fixture(scope="module")
-def runs(_session_cloud, airflow):
+def runs(_session_cloud, airflow, tmp_path_factory):
     cloud = _session_cloud
     cloud.ensure_deployed()
     secrets = cloud.client("secretsmanager")
@@ -129,13 +147,19 @@ def runs(_session_cloud, airflow):
         SecretString=json.dumps({"username": "sync", "password": REDSHIFT_PASSWORD}),
     )["ARN"]
 
-    def dags_test(day: str, pipedrive_secret_arn: str) -> AirflowResult:
-        # The deployment settings as the session's Airflow sees them, with this module's secrets.
+    def dags_test(day: str, pipedrive_secret_arn: str | None) -> AirflowResult:
+        """The deployment settings as the session's Airflow sees them, with this module's secrets;
+        without a Pipedrive secret, the DAG takes the token from the ``pipedrive`` connection."""
         environment = airflow_environment(cloud.endpoints)
         settings = json.loads(environment["AIRFLOW_VAR_STEP_PATTERNS"])
         settings.update(redshift_secret_arn=redshift_secret_arn, pipedrive_secret_arn=pipedrive_secret_arn)
-        runner = AirflowRunner(airflow.home, {**environment, "AIRFLOW_VAR_STEP_PATTERNS": json.dumps(settings)})
-        return runner.dags_test(DAG_ID, _logical_date(day))
+        environment["AIRFLOW_VAR_STEP_PATTERNS"] = json.dumps(settings)
+        if pipedrive_secret_arn is None:
+            environment["AIRFLOW__CORE__DAGS_FOLDER"] = str(_dags_using_the_connection(
+                tmp_path_factory.mktemp("dags_with_connection")))
+            environment[f"AIRFLOW_CONN_{PIPEDRIVE_CONN_ID.upper()}"] = json.dumps({
+                "conn_type": "pipedrive", "host": cloud.endpoints.pipedrive_base_url, "password": PIPEDRIVE_TOKEN})
+        return AirflowRunner(airflow.home, environment).dags_test(DAG_ID, _logical_date(day))
 
     seed_leads(cloud.warehouse, days=2, per_day=PER_DAY, last_day=WRONG_TOKEN_DAY)
     cloud.pipedrive.reset()
@@ -146,12 +170,14 @@ def runs(_session_cloud, airflow):
     try:
         # Transient faults make the client retry and log: those paths must not carry the token either.
         cloud.pipedrive.configure(error_rate_5xx=0.1, reset_rate=0.05, seed=7)
-        good = dags_test(GOOD_DAY, cloud.endpoints.pipedrive_secret_arn)
+        good = dags_test(GOOD_DAY, None)  # the token from the pipedrive connection
         cloud.pipedrive.configure(error_rate_5xx=before.error_rate_5xx, reset_rate=before.reset_rate, seed=before.seed)
         wrong_token = dags_test(WRONG_TOKEN_DAY, wrong_secret_arn)
         inline_wrong_token = inline.run()
         stats = cloud.pipedrive.stats()
+        owned_secret_arn = secrets.describe_secret(SecretId=OWNED_SECRET)["ARN"]
         yield SecretRuns(cloud, airflow, started, good, wrong_token, inline_wrong_token, wrong_secret_arn,
+                         owned_secret_arn,
                          day_leads(cloud, GOOD_DAY),
                          {name: stats[name] for name in ("requests", "responses_5xx", "resets", "responses_401")})
     finally:
@@ -159,8 +185,11 @@ def runs(_session_cloud, airflow):
         cloud.pipedrive.reset()
         _delete_prefixes(cloud, *DAILY_TASK_PREFIXES, f"step-patterns/runs/reliability/{inline.name}/",
                          f"step-patterns/sync-state/reliability/{inline.name}/")
-        for arn in (wrong_secret_arn, redshift_secret_arn):
-            secrets.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+        for arn in (wrong_secret_arn, redshift_secret_arn, OWNED_SECRET):
+            try:
+                secrets.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+            except secrets.exceptions.ResourceNotFoundException:  # the good run failed before creating it
+                pass
 
 
 # -- readers: each feeds one source, entirely, into a Scan and returns what it counted ------------
@@ -250,7 +279,8 @@ def _readable(value: Any) -> str:
 # -- the runs the scans rely on ---------------------------------------------------------------------
 
 def test_the_runs_went_through_success_retry_and_refusal_paths(runs, observe):
-    """The right token synced every lead through 5xx and resets; the wrong one was refused (401)."""
+    """The right token (from the connection) synced every lead through 5xx and resets; the wrong
+    one (a secret ARN) was refused (401)."""
     assert runs.good.succeeded, runs.good.output[-6000:]
     found = landing(runs.cloud, runs.leads)
     assert found.perfect, found
@@ -274,12 +304,15 @@ def test_a_wrong_token_fails_the_daily_task_saying_why(runs):
 # -- the token never leaks ----------------------------------------------------------------------
 
 def test_no_secret_in_step_functions_executions(runs, observe):
-    scan = Scan(canaries=(runs.wrong_secret_arn, "AuthenticationFailed", f"{GOOD_DAY} 00:00:00"))
+    scan = Scan(canaries=(runs.wrong_secret_arn, runs.owned_secret_arn, "AuthenticationFailed",
+                          f"{GOOD_DAY} 00:00:00"))
     figures = scan_executions(runs.cloud, runs.started, scan)
     assert scan.leaks == {}
     # every run of this module (2 DAG runs, 1 INLINE run) was read to its last event, with its payloads
     assert figures["executions"] >= 3 and figures["histories_read_to_the_end"] == figures["executions"], figures
     assert any(" input" in where for where in scan.places(runs.wrong_secret_arn)), "secret ARN not seen in an input"
+    # the connection's run passed the ARN of the operator's own secret, in place of the token
+    assert any(" input" in where for where in scan.places(runs.owned_secret_arn)), "owned secret ARN not in an input"
     assert any(runs.inline_wrong_token.execution_arn in where for where in scan.places("AuthenticationFailed"))
     assert scan.places(f"{GOOD_DAY} 00:00:00"), "the good run's input was not read"
     observe(check="token in execution input/output/history", secrets_found=0, **figures, bytes=scan.bytes)

@@ -42,7 +42,10 @@ def refused(operator_class, kwargs) -> str:
     case({"chunk_size": True}, "chunk_size must be a positive integer or None (computed), got True"),
     case({"map_mode": "inline"}, "map_mode must be one of DISTRIBUTED, INLINE, got 'inline'"),
     case({"rate": "10/2s", "max_concurrency": 11}, "rate 10/2s cannot be split between 11 concurrent chunk syncers"),
-    case({"pipedrive_secret_arn": ""}, "pipedrive_secret_arn is required"),
+    case({"pipedrive_secret_arn": ""}, "give exactly one of pipedrive_conn_id (an Airflow connection) or "
+                                       "pipedrive_secret_arn (a Secrets Manager secret)"),
+    case({"pipedrive_conn_id": "pipedrive_default"}, "give exactly one of pipedrive_conn_id"),
+    case({"redshift_conn_id": "redshift_default", "secret_arn": "arn:s"}, "give either redshift_conn_id or secret_arn/db_user, not both"),
     case({"sql": ""}, "sql must be a non-empty string"),
     case({"cluster_identifier": None}, "give exactly one of cluster_identifier"),
     case({"on_failed_execution": "again"}, "on_failed_execution must be one of ('redrive', 'restart'), got 'again'"),
@@ -70,6 +73,8 @@ def test_every_problem_of_the_sync_operator_is_named_at_once():
     case({"max_polls": 0}, "max_polls (the poll budget) must be an integer >= 1, got 0"),
     case({"machine_timeout_seconds": 0}, "machine_timeout_seconds must be an integer in [1, 31536000]"),
     case({"poll_interval": -1}, "poll_interval must be a number of seconds > 0, got -1"),
+    case({"database": None}, "database is required (or a redshift_conn_id whose Schema names it)"),
+    case({"redshift_conn_id": "redshift_default", "workgroup_name": "w"}, "give exactly one of cluster_identifier"),
 ])
 def test_the_wait_loop_operator_names_the_parameter_and_the_value(kwargs, message):
     text = refused(WaitLoopOperator, {**WAIT, **kwargs})

@@ -94,6 +94,10 @@ def test_the_only_wildcard_resource_is_the_data_api_statements_pinned_to_the_rol
     assert "# Resource \"*\" is unavoidable" in TEMPLATE.read_text()
 
 
+# The secrets the operators keep for Airflow connections (step_patterns.connections).
+OWNED = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:step-patterns/%s/*"
+
+
 def test_step_functions_invokes_only_the_bundle_and_reads_only_run_objects(template):
     statements = {s["Sid"]: s for name, s in _allow_statements(template) if name == "StatesRolePolicy"}
     invoked = {ref["Fn::GetAtt"][0] if "Fn::GetAtt" in ref else ref["Fn::Sub"]
@@ -101,7 +105,8 @@ def test_step_functions_invokes_only_the_bundle_and_reads_only_run_objects(templ
     functions = {n for n, r in template["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
     assert invoked == functions | {f"${{{n}.Arn}}:*" for n in functions}
     assert statements["ReadRunManifests"]["Resource"] == {"Fn::Sub": "${Bucket.Arn}/step-patterns/runs/*"}
-    assert statements["ReadSecrets"]["Resource"] == [{"Ref": "RedshiftSecretArn"}]  # never the Pipedrive token
+    # never a Pipedrive token: only the Redshift secret and those kept for Airflow redshift connections
+    assert statements["ReadSecrets"]["Resource"] == [{"Ref": "RedshiftSecretArn"}, {"Fn::Sub": OWNED % "redshift"}]
     assert statements["RunMapChildren"]["Resource"]["Fn::Sub"].endswith(":stateMachine:step-patterns-*")
 
 
@@ -109,7 +114,9 @@ def test_lambda_objects_are_scoped_to_the_two_prefixes(template):
     statements = {s["Sid"]: s for name, s in _allow_statements(template) if name == "LambdaRolePolicy"}
     assert statements["RunAndSyncStateObjects"]["Resource"] == [
         {"Fn::Sub": "${Bucket.Arn}/step-patterns/runs/*"}, {"Fn::Sub": "${Bucket.Arn}/step-patterns/sync-state/*"}]
-    assert statements["ReadSecrets"]["Resource"] == [{"Ref": "RedshiftSecretArn"}, {"Ref": "PipedriveSecretArn"}]
+    assert statements["ReadSecrets"]["Resource"] == [
+        {"Ref": "RedshiftSecretArn"}, {"Ref": "PipedriveSecretArn"},
+        {"Fn::Sub": OWNED % "redshift"}, {"Fn::Sub": OWNED % "pipedrive"}]  # kept for Airflow connections
 
 
 def test_bucket_is_encrypted_private_and_expires_runs_but_never_the_sync_state(template):

@@ -18,6 +18,7 @@ from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowException
 
 from step_lambdas.error_text import readable_cause
+from step_patterns.connections import ConnectionProblem, OwnedSecretsHook
 from step_patterns.hooks import StartedExecution, StepPatternsHook, stop_quietly
 from step_patterns.naming import stable_name
 from step_patterns.triggers import ExecutionTrigger
@@ -110,8 +111,18 @@ class StateMachineOperator(AwsBaseOperator[StepPatternsHook]):
             f"function:{self.function_prefix}-{key}"
         )
 
+    def resolve_connections(self, secrets: OwnedSecretsHook) -> None:
+        """Turn the task's Airflow connections into owned secret ARNs (see step_patterns.connections)."""
+
     # -- the shared flow ------------------------------------------------
     def execute(self, context: Context) -> Any:
+        try:
+            self.resolve_connections(OwnedSecretsHook(
+                aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
+                config=self.botocore_config,
+            ))
+        except ConnectionProblem as problem:
+            raise AirflowException(f"{self.task_id}: {problem}") from None
         machine_name = self.state_machine_name or stable_name("step-patterns", self.dag_id, self.task_id)
         machine_arn, _ = self.hook.ensure_state_machine(machine_name, self.build_definition(), self.role_arn)
         self._persist_link(StateMachineDetailsLink, context, state_machine_arn=machine_arn)

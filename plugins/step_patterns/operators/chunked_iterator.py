@@ -10,6 +10,7 @@ from airflow.sdk import Context
 from step_lambdas.pipedrive.rate import parse_rate
 from step_patterns.asl import ChunkedIteratorSettings, build_chunked_iterator
 from step_patterns.asl.chunked_iterator import MAX_CONCURRENCY
+from step_patterns.connections import PIPEDRIVE_DEFAULT_BASE_URL, OwnedSecretsHook, PipedriveHook
 from step_patterns.operators.base import ExecutionFailed, StateMachineOperator
 from step_patterns.operators.statement import STATEMENT_TEMPLATE_FIELDS, RedshiftStatementMixin
 
@@ -32,8 +33,13 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
     The SQL should ``ORDER BY`` the external id (chunks are then the same on a rerun).
 
     :param pipedrive_secret_arn: Secrets Manager secret holding the Pipedrive API token (the
-        raw token or ``{"api_token": ...}``). Only the ARN travels; never the token.
-    :param pipedrive_base_url: ``https://<company>.pipedrive.com`` (templated).
+        raw token or ``{"api_token": ...}``). Only the ARN travels; never the token. Or:
+    :param pipedrive_conn_id: a ``pipedrive`` Airflow connection (give exactly one of the two). The
+        task keeps its token in a Secrets Manager secret of its own
+        (``step-patterns/pipedrive/<conn_id>``, written only when the token changed) and passes
+        that secret's ARN.
+    :param pipedrive_base_url: ``https://<company>.pipedrive.com`` (templated; default: from the
+        connection, else ``https://api.pipedrive.com``).
     :param external_id_field: name (or 40-char key) of the Deal custom field that stores the
         warehouse key.
     :param field_mapping: query column -> Deal field, ``external_id``, or custom field name.
@@ -64,15 +70,17 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
         self,
         *,
         sql: str,
-        database: str,
-        pipedrive_secret_arn: str,
         bucket: str,
+        database: str | None = None,
+        pipedrive_secret_arn: str | None = None,
+        pipedrive_conn_id: str | None = None,
         cluster_identifier: str | None = None,
         workgroup_name: str | None = None,
         secret_arn: str | None = None,
         db_user: str | None = None,
+        redshift_conn_id: str | None = None,
         parameters: dict[str, Any] | list[dict[str, Any]] | None = None,
-        pipedrive_base_url: str = "https://api.pipedrive.com",
+        pipedrive_base_url: str | None = None,
         external_id_field: str = "External ID",
         field_mapping: dict[str, str] | None = None,
         prefix: str | None = None,
@@ -89,6 +97,7 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
         self.init_statement(
             sql=sql, database=database, cluster_identifier=cluster_identifier,
             workgroup_name=workgroup_name, secret_arn=secret_arn, db_user=db_user, parameters=parameters,
+            redshift_conn_id=redshift_conn_id,
         )
         problems = []
         try:
@@ -115,8 +124,9 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
         if limit and isinstance(max_concurrency, int) and max_concurrency > limit:
             problems.append(f"max_concurrency must be at most {limit} with map_mode={map_mode!r} (Step Functions' limit), "
                             f"got {max_concurrency}")
-        if not pipedrive_secret_arn:
-            problems.append("pipedrive_secret_arn is required (the token itself never travels)")
+        if bool(pipedrive_conn_id) == bool(pipedrive_secret_arn):
+            problems.append("give exactly one of pipedrive_conn_id (an Airflow connection) or pipedrive_secret_arn "
+                            "(a Secrets Manager secret); the token itself never travels")
         if not isinstance(external_id_field, str) or not external_id_field.strip():
             problems.append(f"external_id_field must name the Deal custom field holding the warehouse key, "
                             f"got {external_id_field!r}")
@@ -129,6 +139,7 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
         if problems:
             raise ValueError(f"{self.task_id}: " + "; ".join(problems))
         self.pipedrive_secret_arn = pipedrive_secret_arn
+        self.pipedrive_conn_id = pipedrive_conn_id
         self.pipedrive_base_url = pipedrive_base_url
         self.external_id_field = external_id_field
         self.field_mapping = field_mapping or {}
@@ -143,6 +154,13 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
         self.map_mode = map_mode
         self.max_concurrency = max_concurrency
         self.max_failed_records = max_failed_records
+
+    def resolve_connections(self, secrets: OwnedSecretsHook) -> None:
+        if self.pipedrive_conn_id:
+            hook = PipedriveHook(self.pipedrive_conn_id)
+            self.pipedrive_secret_arn = hook.owned_secret_arn(secrets)
+            self.pipedrive_base_url = self.pipedrive_base_url or hook.base_url()
+        super().resolve_connections(secrets)
 
     def build_definition(self) -> dict[str, Any]:
         settings = ChunkedIteratorSettings(
@@ -161,7 +179,7 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
                 "external_id_field": self.external_id_field,
                 "field_mapping": self.field_mapping,
                 "pipedrive_secret_arn": self.pipedrive_secret_arn,
-                "pipedrive_base_url": self.pipedrive_base_url,
+                "pipedrive_base_url": self.pipedrive_base_url or PIPEDRIVE_DEFAULT_BASE_URL,
                 # each concurrent syncer gets its share, so together they stay under N
                 "rate": {"requests": self.rate_limit // self.max_concurrency, "per_seconds": self.rate_window_s},
                 "concurrency": self.concurrency,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from step_lambdas.warehouse import parse_parameters
+from step_patterns.connections import OwnedSecretsHook, RedshiftConnectionHook
 
 STATEMENT_TEMPLATE_FIELDS = (
     "sql", "parameters", "database", "cluster_identifier", "workgroup_name", "secret_arn", "db_user",
@@ -20,7 +21,12 @@ class RedshiftStatementMixin:
     :param cluster_identifier: a provisioned cluster, or
     :param workgroup_name: a Redshift Serverless workgroup (give exactly one).
     :param secret_arn: Secrets Manager secret with the database credentials, or
-    :param db_user: a database user (temporary credentials; clusters only).
+    :param db_user: a database user (temporary credentials; clusters only), or
+    :param redshift_conn_id: an Airflow ``redshift`` connection instead of ``secret_arn``/``db_user``:
+        its Login/Password go to a Secrets Manager secret the task keeps in step
+        (``step-patterns/redshift/<conn_id>``); Schema is the database and extra
+        ``cluster_identifier`` (or ``is_serverless`` + ``serverless_work_group``) the target when
+        the task gives none (see :class:`~step_patterns.connections.RedshiftConnectionHook`).
     """
 
     task_id: str
@@ -36,8 +42,12 @@ class RedshiftStatementMixin:
         secret_arn: str | None,
         db_user: str | None,
         parameters: dict[str, Any] | list[dict[str, Any]] | None,
+        redshift_conn_id: str | None = None,
     ) -> None:
-        if bool(cluster_identifier) == bool(workgroup_name):
+        if redshift_conn_id and (secret_arn or db_user):
+            raise ValueError(f"{self.task_id}: give either redshift_conn_id or secret_arn/db_user, not both")
+        # with a connection, the target may come from it instead
+        if (cluster_identifier and workgroup_name) or not (cluster_identifier or workgroup_name or redshift_conn_id):
             raise ValueError(
                 f"{self.task_id}: give exactly one of cluster_identifier (provisioned cluster) "
                 "or workgroup_name (Redshift Serverless)"
@@ -51,6 +61,19 @@ class RedshiftStatementMixin:
         self.secret_arn = secret_arn
         self.db_user = db_user
         self.parameters = parameters
+        self.redshift_conn_id = redshift_conn_id
+        if not database and not redshift_conn_id:
+            raise ValueError(f"{self.task_id}: database is required (or a redshift_conn_id whose Schema names it)")
+
+    def resolve_connections(self, secrets: OwnedSecretsHook) -> None:
+        if self.redshift_conn_id:
+            target = RedshiftConnectionHook(self.redshift_conn_id).target(
+                secrets, database=self.database, cluster_identifier=self.cluster_identifier,
+                workgroup_name=self.workgroup_name,
+            )
+            self.database, self.secret_arn, self.db_user = target.database, target.secret_arn, target.db_user
+            self.cluster_identifier, self.workgroup_name = target.cluster_identifier, target.workgroup_name
+        super().resolve_connections(secrets)  # type: ignore[misc]
 
     def statement_input(self) -> dict[str, Any]:
         """The statement as the statement-start and query-executor Lambdas read it."""

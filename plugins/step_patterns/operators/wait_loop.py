@@ -28,7 +28,8 @@ class WaitLoopOperator(RedshiftStatementMixin, StateMachineOperator):
     the task fails with Redshift's error text when the statement fails or is aborted.
 
     The statement's parameters (``sql``, ``parameters``, ``database``,
-    ``cluster_identifier`` or ``workgroup_name``, ``secret_arn`` or ``db_user``) are
+    ``cluster_identifier`` or ``workgroup_name``, ``secret_arn`` or ``db_user`` or
+    ``redshift_conn_id``) are
     described in :class:`~step_patterns.operators.statement.RedshiftStatementMixin`.
     :param variant: ``"lambda"`` (bundled statement Lambdas) or ``"sdk"`` (Step Functions
         calls the Data API itself; no Lambda).
@@ -47,11 +48,12 @@ class WaitLoopOperator(RedshiftStatementMixin, StateMachineOperator):
         self,
         *,
         sql: str,
-        database: str,
+        database: str | None = None,
         cluster_identifier: str | None = None,
         workgroup_name: str | None = None,
         secret_arn: str | None = None,
         db_user: str | None = None,
+        redshift_conn_id: str | None = None,
         parameters: dict[str, Any] | list[dict[str, Any]] | None = None,
         variant: str = "lambda",
         min_poll_seconds: int = 2,
@@ -65,6 +67,7 @@ class WaitLoopOperator(RedshiftStatementMixin, StateMachineOperator):
         self.init_statement(
             sql=sql, database=database, cluster_identifier=cluster_identifier,
             workgroup_name=workgroup_name, secret_arn=secret_arn, db_user=db_user, parameters=parameters,
+            redshift_conn_id=redshift_conn_id,
         )
         if variant not in VARIANTS:
             raise ValueError(f"{self.task_id}: variant must be one of {VARIANTS}, got {variant!r}")

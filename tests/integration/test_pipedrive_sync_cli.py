@@ -208,3 +208,14 @@ def test_progress_bar_shows_rate_and_eta_only_on_a_terminal():
         bar.close()
     assert "10/10" in tty.getvalue() and "rec/s" in tty.getvalue() and "ETA" in tty.getvalue()
     assert pipe.getvalue() == ""
+
+
+def test_a_failures_file_that_cannot_be_written_is_one_line_after_the_report(sandbox, tmp_path, capsys):
+    data = write_jsonl(tmp_path / "deals.jsonl", [*rows(2), {"external_id": "no-title"}])
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    code, summary, err = run_cli(capsys, data, "--base-url", sandbox.base_url, "--state", tmp_path / "s",
+                                 "--failures", blocker / "failures.jsonl")
+    assert code == 1 and summary["created"] == 2 and summary["failed"] == 1 and summary["failures_file"] is None
+    assert err.count("\n") == 1 and err.endswith("; the failures are not saved\n")
+    assert err.startswith(f"step-patterns sync: cannot write --failures {blocker / 'failures.jsonl'}: ")

@@ -216,9 +216,14 @@ def run(args: argparse.Namespace) -> int:
     failures = [{"line": line_numbers[r.index], "index": r.index, "external_id": r.external_id, "reasons": r.reasons}
                 for r in report.failures]
     failures_file = None
+    unwritten = None
     if failures and not args.dry_run:
-        failures_file = failures_path
-        failures_file.write_text("".join(json.dumps(f) + "\n" for f in failures), encoding="utf-8")
+        try:
+            failures_path.parent.mkdir(parents=True, exist_ok=True)
+            failures_path.write_text("".join(json.dumps(f) + "\n" for f in failures), encoding="utf-8")
+            failures_file = failures_path
+        except OSError as error:  # the run is done and in the sync state: report it, then say what was not written
+            unwritten = f"cannot write --failures {failures_path}: {error.strerror}; the failures are not saved"
     out: dict[str, Any] = {
         "records": summary.records, "created": summary.created, "updated": summary.updated,
         "unchanged": summary.unchanged, "failed": summary.failed,
@@ -234,8 +239,9 @@ def run(args: argparse.Namespace) -> int:
         out["not_processed"] = len(records) - summary.cursor
     print(json.dumps(out, indent=2))
     if report.stop_error is not None:
-        print(f"step-patterns sync: stopped: {report.stop_error}", file=sys.stderr)
-        return EXIT_STOPPED
+        return _refuse(f"stopped: {report.stop_error}", EXIT_STOPPED)
+    if unwritten:
+        return _refuse(unwritten, EXIT_FAILED)
     return EXIT_FAILED if summary.failed else EXIT_OK
 
 

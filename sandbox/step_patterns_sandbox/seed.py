@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -57,7 +57,7 @@ def _value(field: Mapping[str, Any]) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).date().isoformat()
     parser = argparse.ArgumentParser(prog="python -m step_patterns_sandbox.seed", description=__doc__.splitlines()[0])
     parser.add_argument("--endpoints", type=Path, default=Path(".sandbox/endpoints.json"),
                         help="the running sandbox's endpoints file (<state-dir>/endpoints.json)")

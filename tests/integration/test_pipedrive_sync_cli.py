@@ -109,6 +109,7 @@ BAD_FILES = {
     "latin-1": ('{"external_id": "C-1", "title": "ok"}\n{"external_id": "C-2", "title": "Café"}\n'.encode("latin-1"),
                 "is not UTF-8 (byte 0xe9 at line 2, column 37, byte offset 74)"),
     "gzip": (b"\x1f\x8b\x08\x00", "is gzip-compressed; decompress it first"),
+    "utf-16": ('{"external_id": "C-1"}\n'.encode("utf-16"), "is UTF-16 text; JSON Lines must be UTF-8"),
     "directory": (None, "is a directory, not a JSON Lines file"),
     "missing": (None, "no such file"),
 }

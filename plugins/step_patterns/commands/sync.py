@@ -36,6 +36,7 @@ from step_lambdas.pipedrive.records import UnreadableRecord
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
 GZIP_MAGIC = b"\x1f\x8b"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # what "Unicode" text exports on Windows start with
 
 
 class UnreadableFile(ValueError):
@@ -129,6 +130,8 @@ def _utf8_text(path: Path, data: bytes) -> str:
     """``data`` as text (a UTF-8 byte order mark allowed), or UnreadableFile naming the first bad byte."""
     if data.startswith(GZIP_MAGIC):
         raise UnreadableFile(f"{path}: is gzip-compressed; decompress it first (gunzip -k {path})")
+    if data.startswith(UTF16_BOMS):
+        raise UnreadableFile(f"{path}: is UTF-16 text; JSON Lines must be UTF-8: convert it, e.g. iconv -f utf-16 -t utf-8 {path}")
     nul = data.find(b"\0")
     if nul >= 0:
         raise UnreadableFile(f"{path}: is a binary file (a NUL byte at {_where(data, nul)}), not JSON Lines text")

@@ -29,8 +29,15 @@ DEV_INSTALL_HINT = (
 )
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a refused argument is one line (argparse prints the usage block first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="step-patterns",
         description="Generate, run and inspect the chunked-iterator and wait-loop state machines.",
     )
@@ -50,8 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text in DEV_COMMANDS.items():
         if name not in registered:
             stub = subparsers.add_parser(name, help=f"{help_text} [dev part, not installed]", add_help=False)
-            stub.add_argument("rest", nargs=argparse.REMAINDER)
-            stub.set_defaults(func=_missing_dev_part(name))
+            stub.set_defaults(func=_missing_dev_part(name), takes_any_arguments=True)
     return parser
 
 
@@ -64,7 +70,11 @@ def _missing_dev_part(command: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # known args only: a missing dev command answers its one-line hint whatever options follow it
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "takes_any_arguments", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     return int(args.func(args) or 0)
 
 

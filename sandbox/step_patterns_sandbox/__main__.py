@@ -8,8 +8,6 @@ import sys
 import threading
 from pathlib import Path
 
-from step_patterns_sandbox.cloud import CloudSettings, LocalCloud, airflow_environment
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["up"], help="start the local cloud and keep it running")
@@ -29,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here: `step-patterns --help` (which registers this command) must not load moto
+    from step_patterns_sandbox.cloud import CloudSettings, LocalCloud, airflow_environment
+
     settings = CloudSettings(
         host=args.host,
         port=args.port,

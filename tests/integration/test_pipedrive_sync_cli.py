@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
@@ -32,6 +33,26 @@ def run_cli(capsys, *argv):
     code = main(["sync", *map(str, argv)])
     out, err = capsys.readouterr()
     return code, json.loads(out) if out.strip() else None, err
+
+
+def refusal(capsys, *argv) -> tuple[int, str]:
+    """Run a sync that must be refused: exit code and its one stderr line (nothing on stdout)."""
+    try:
+        code = main(["sync", *map(str, argv)])
+    except SystemExit as exit_:  # argparse refusing an argument
+        code = exit_.code
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("step-patterns sync: "), err
+    return code, lines[0]
+
+
+def closed_port_url() -> str:
+    with socket.socket() as probe:  # a port just freed: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
 
 
 def test_sync_then_resync_then_failures_file(sandbox, tmp_path, capsys):
@@ -72,11 +93,77 @@ def test_dry_run_writes_nothing(sandbox, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("rate", ["20", "fast", "0/2s", "20/0s"])
-def test_bad_rate_is_a_clear_usage_error(tmp_path, capsys, rate):
-    with pytest.raises(SystemExit) as exit_:
-        main(["sync", str(tmp_path / "x.jsonl"), "--base-url", "http://127.0.0.1:9", "--rate", rate])
-    assert exit_.value.code == 2
-    assert "--rate" in capsys.readouterr().err
+def test_bad_rate_is_one_line(tmp_path, capsys, rate):
+    code, line = refusal(capsys, tmp_path / "x.jsonl", "--base-url", "http://127.0.0.1:9", "--rate", rate)
+    assert code == 2 and f"argument --rate: rate {rate!r}" in line
+
+
+def test_a_base_url_that_is_not_http_is_one_line(tmp_path, capsys):
+    code, line = refusal(capsys, tmp_path / "x.jsonl", "--base-url", "yourcompany.pipedrive.com")
+    assert code == 2 and "--base-url" in line and "'yourcompany.pipedrive.com'" in line
+
+
+BAD_FILES = {
+    # name: (bytes or None for a directory/missing file, what the line must say)
+    "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "is a binary file (a NUL byte at line 3, column 1, byte offset 8)"),
+    "latin-1": ('{"external_id": "C-1", "title": "ok"}\n{"external_id": "C-2", "title": "Café"}\n'.encode("latin-1"),
+                "is not UTF-8 (byte 0xe9 at line 2, column 37, byte offset 74)"),
+    "gzip": (b"\x1f\x8b\x08\x00", "is gzip-compressed; decompress it first"),
+    "utf-16": ('{"external_id": "C-1"}\n'.encode("utf-16"), "is UTF-16 text; JSON Lines must be UTF-8"),
+    "directory": (None, "is a directory, not a JSON Lines file"),
+    "missing": (None, "no such file"),
+}
+
+
+@pytest.mark.parametrize("kind", BAD_FILES)
+def test_a_file_that_is_not_utf8_json_lines_is_one_line_naming_it(tmp_path, capsys, monkeypatch, kind):
+    monkeypatch.setenv("PIPEDRIVE_API_TOKEN", "sandbox-token")
+    content, expected = BAD_FILES[kind]
+    path = tmp_path / f"{kind}.jsonl"
+    if kind == "directory":
+        path.mkdir()
+    elif content is not None:
+        path.write_bytes(content)
+    code, line = refusal(capsys, path, "--base-url", closed_port_url())
+    assert code == 2
+    assert line.startswith(f"step-patterns sync: {path}: {expected}"), line
+
+
+def test_a_byte_order_mark_is_not_a_problem(sandbox, tmp_path, capsys):
+    data = tmp_path / "bom.jsonl"
+    data.write_bytes(b"\xef\xbb\xbf" + json.dumps(rows(1)[0]).encode() + b"\n")
+    code, summary, err = run_cli(capsys, data, "--base-url", sandbox.base_url, "--state", tmp_path / "s", "--dry-run")
+    assert code == 0, err
+    assert summary["plan"]["create"] == 1
+
+
+def test_an_unreachable_server_is_one_line_at_once(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PIPEDRIVE_API_TOKEN", "sandbox-token")
+    url = closed_port_url()
+    code, line = refusal(capsys, write_jsonl(tmp_path / "deals.jsonl", rows(1)), "--base-url", url,
+                         "--state", tmp_path / "s")
+    assert code == 1
+    assert f"cannot use the Pipedrive API at {url}" in line and "ConnectionError" in line and "check --base-url" in line
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_wrong_token_is_one_line_saying_what_to_fix(sandbox, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PIPEDRIVE_API_TOKEN", "not-the-token-4711")
+    code, line = refusal(capsys, write_jsonl(tmp_path / "deals.jsonl", rows(3)), "--base-url", sandbox.base_url,
+                         "--state", tmp_path / "s")
+    assert code == 2
+    assert "HTTP 401 unauthorized: the API token was refused" in line and "PIPEDRIVE_API_TOKEN" in line
+    assert "4711" not in line
+    assert sandbox.stats()["deals"] == 0
+
+
+def test_a_state_path_that_is_a_directory_or_not_a_state_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PIPEDRIVE_API_TOKEN", "sandbox-token")
+    data = write_jsonl(tmp_path / "deals.jsonl", rows(1))
+    code, line = refusal(capsys, data, "--base-url", closed_port_url(), "--state", tmp_path)
+    assert code == 2 and f"--state {tmp_path}: is a directory" in line
+    code, line = refusal(capsys, data, "--base-url", closed_port_url(), "--state", data)
+    assert code == 2 and f"--state {data}: not a readable step-patterns sync state" in line
 
 
 def test_missing_token_or_unknown_id_field_are_clear(sandbox, tmp_path, capsys, monkeypatch):
@@ -85,8 +172,8 @@ def test_missing_token_or_unknown_id_field_are_clear(sandbox, tmp_path, capsys, 
                            "--external-id-field", "Customer key")
     assert code == 2 and "'Customer key' is not a custom deal field" in err
     monkeypatch.delenv("PIPEDRIVE_API_TOKEN")
-    code, _, err = run_cli(capsys, data, "--base-url", sandbox.base_url)
-    assert code == 2 and "PIPEDRIVE_API_TOKEN" in err
+    code, line = refusal(capsys, data, "--base-url", sandbox.base_url)
+    assert code == 2 and "PIPEDRIVE_API_TOKEN" in line
 
 
 def test_daily_budget_stops_with_exit_3_and_reports_what_was_left(sandbox, tmp_path, capsys):
@@ -122,3 +209,14 @@ def test_progress_bar_shows_rate_and_eta_only_on_a_terminal():
         bar.close()
     assert "10/10" in tty.getvalue() and "rec/s" in tty.getvalue() and "ETA" in tty.getvalue()
     assert pipe.getvalue() == ""
+
+
+def test_a_failures_file_that_cannot_be_written_is_one_line_after_the_report(sandbox, tmp_path, capsys):
+    data = write_jsonl(tmp_path / "deals.jsonl", [*rows(2), {"external_id": "no-title"}])
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    code, summary, err = run_cli(capsys, data, "--base-url", sandbox.base_url, "--state", tmp_path / "s",
+                                 "--failures", blocker / "failures.jsonl")
+    assert code == 1 and summary["created"] == 2 and summary["failed"] == 1 and summary["failures_file"] is None
+    assert err.count("\n") == 1 and err.endswith("; the failures are not saved\n")
+    assert err.startswith(f"step-patterns sync: cannot write --failures {blocker / 'failures.jsonl'}: ")

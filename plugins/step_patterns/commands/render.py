@@ -158,10 +158,17 @@ def _emit(machine: StateMachine, name: str, output_format: str, output: Path | N
     text = {"json": lambda: machine.to_json() + "\n", "mermaid": lambda: to_mermaid(machine), "dot": lambda: to_dot(machine, name)}[
         output_format
     ]()
+    return _write(text, output)
+
+
+def _write(text: str, output: Path | None) -> int:
     if output is None:
         sys.stdout.write(text)
-    else:
+        return 0
+    try:
         output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        return _fail(f"cannot write --output {output}: {error.strerror}")
     return 0
 
 
@@ -233,9 +240,4 @@ def docs_markdown() -> str:
 
 
 def _render_docs(args) -> int:
-    text = docs_markdown()
-    if args.output is None:
-        sys.stdout.write(text)
-    else:
-        args.output.write_text(text, encoding="utf-8")
-    return 0
+    return _write(docs_markdown(), args.output)

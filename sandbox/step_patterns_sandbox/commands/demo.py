@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 
-from step_patterns.operators.base import readable_cause
+from step_lambdas.error_text import readable_cause  # not via step_patterns.operators: that loads Airflow
 
 SYNC_DAG = "redshift_to_pipedrive"
 RUNS_PREFIX = "step-patterns/runs/redshift_to_pipedrive/sync_leads"

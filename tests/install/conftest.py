@@ -97,9 +97,21 @@ def create_venv(name: str, package: Path, root: Path) -> ProductionVenv:
     return venv
 
 
+@pytest.fixture(scope="session")
+def production_venvs(airflow_package, tmp_path_factory) -> dict[str, ProductionVenv]:
+    """Each resolution's venv, created when a test first asks for it."""
+
+    class Venvs(dict):
+        def __missing__(self, name: str) -> ProductionVenv:
+            self[name] = create_venv(name, airflow_package, tmp_path_factory.mktemp(f"venv_{name}"))
+            return self[name]
+
+    return Venvs()
+
+
 @pytest.fixture(scope="session", params=["lowest", "locked"])
-def production_venv(request, airflow_package, tmp_path_factory) -> ProductionVenv:
-    return create_venv(request.param, airflow_package, tmp_path_factory.mktemp(f"venv_{request.param}"))
+def production_venv(request, production_venvs) -> ProductionVenv:
+    return production_venvs[request.param]
 
 
 @pytest.fixture(scope="session")
@@ -112,12 +124,17 @@ def installed(production_venv) -> dict:
 
 
 @pytest.fixture(scope="session")
-def production_airflow(production_venv, _session_cloud, tmp_path_factory):
-    """An Airflow home migrated by the production venv's ``airflow``, pointed at the session's cloud."""
+def lowest_airflow(production_venvs, _session_cloud, tmp_path_factory):
+    """An Airflow home migrated by the lowest venv's ``airflow``, pointed at the session's cloud.
+
+    Only the lowest venv runs a DAG: its `db migrate` + `dags test` cost ~40 s of CPU, and
+    the locked versions run the example DAGs in tests/e2e already.
+    """
     from step_patterns_sandbox.airflow_runner import AirflowRunner
     from step_patterns_sandbox.cloud import airflow_environment
 
-    root = tmp_path_factory.mktemp(f"airflow_{production_venv.name}")
+    production_venv = production_venvs["lowest"]
+    root = tmp_path_factory.mktemp("airflow_lowest")
     (root / "plugins").mkdir()  # empty: operators come from the installed wheel, not the checkout
     environment = {**airflow_environment(_session_cloud.endpoints),
                    "PATH": production_venv.env()["PATH"], "VIRTUAL_ENV": str(production_venv.path)}

@@ -53,7 +53,9 @@ class ProductionVenv:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = uv_env()
-        env.update(VIRTUAL_ENV=str(self.path), PATH=f"{self.path / 'bin'}{os.pathsep}{env.get('PATH', '')}", **extra)
+        env.update(VIRTUAL_ENV=str(self.path), PATH=f"{self.path / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+                   AIRFLOW_HOME=str(self.workdir.parent / "airflow_home"), AIRFLOW__CORE__LOAD_EXAMPLES="False")
+        env.update(extra)
         return env
 
     def run(self, program: str, *args, timeout: float = 300, **extra_env: str) -> subprocess.CompletedProcess:
@@ -118,7 +120,7 @@ def production_venv(request, production_venvs) -> ProductionVenv:
 def installed(production_venv) -> dict:
     """inspect_install.py's report from inside the venv (modules, DagBag, providers)."""
     result = checked(production_venv.run("python", Path(__file__).with_name("inspect_install.py"),
-                                         PROJECT_ROOT / "dags", AIRFLOW__CORE__LOAD_EXAMPLES="False"))
+                                         PROJECT_ROOT / "dags"))
     line = next(line for line in result.stdout.splitlines() if line.startswith("INSPECT "))
     return json.loads(line.removeprefix("INSPECT "))
 

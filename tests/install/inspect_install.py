@@ -13,9 +13,10 @@ import importlib.util
 import json
 import sys
 import traceback
-from importlib.metadata import distribution
+from importlib.metadata import distribution, version
 
 DEV_ONLY = ("sandbox", "step_patterns_sandbox", "moto", "duckdb", "pytest", "hypothesis")
+PINNED = ("apache-airflow", "apache-airflow-providers-amazon", "boto3", "requests")
 
 
 def wheel_modules() -> list[str]:
@@ -56,7 +57,8 @@ def providers() -> dict:
 
 def main(dags_folder: str) -> None:
     modules = wheel_modules()
-    report = {"modules": modules, "import_errors": import_errors(modules),
+    report = {"versions": {name: version(name) for name in PINNED},
+              "modules": modules, "import_errors": import_errors(modules),
               "findable_dev_modules": [name for name in DEV_ONLY if importlib.util.find_spec(name)]}
     for key, probe in (("dagbag", lambda: dagbag(dags_folder)), ("providers", providers)):
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from packaging.requirements import Requirement
 
 from step_patterns_sandbox.cloud import PIPEDRIVE_TOKEN
 
@@ -14,6 +15,19 @@ pytestmark = pytest.mark.timeout(1800)
 EXAMPLE_DAGS = ["composed_sync", "redshift_to_pipedrive", "redshift_wait_loop"]
 # After the DAG's start_date, and a day no other test runs (the execution name derives from it).
 LOGICAL_DATE = "2026-11-20"
+
+
+def test_the_venv_holds_the_versions_it_stands_for(production_venv, installed, airflow_package):
+    if production_venv.name == "lowest":  # the declared floors themselves
+        expected = {"apache-airflow": "3.3.0", "apache-airflow-providers-amazon": "9.24.0"}
+    else:  # what constraints.txt (uv.lock) pins
+        pins = [Requirement(line) for line in (airflow_package / "constraints.txt").read_text().splitlines()
+                if "==" in line and not line.lstrip().startswith("#")]
+        # The venv's interpreter is this one (uv venv --python sys.executable): its markers apply.
+        pinned = {pin.name: str(pin.specifier).removeprefix("==") for pin in pins
+                  if pin.marker is None or pin.marker.evaluate()}
+        expected = {name: pinned[name] for name in installed["versions"]}
+    assert {name: installed["versions"][name] for name in expected} == expected
 
 
 def test_every_module_of_the_wheel_imports_and_no_dev_part_is_installed(production_venv, installed):

@@ -129,8 +129,8 @@ def installed(production_venv) -> dict:
 def lowest_airflow(production_venvs, _session_cloud, tmp_path_factory):
     """An Airflow home migrated by the lowest venv's ``airflow``, pointed at the session's cloud.
 
-    Only the lowest venv runs a DAG: its `db migrate` + `dags test` cost ~40 s of CPU, and
-    the locked versions run the example DAGs in tests/e2e already.
+    Only the lowest venv runs a DAG: `db migrate` + `dags test` take ~2 min on a busy 2-core
+    machine, and the locked versions run the example DAGs in tests/e2e already.
     """
     from step_patterns_sandbox.airflow_runner import AirflowRunner
     from step_patterns_sandbox.cloud import airflow_environment

@@ -5,7 +5,7 @@ UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 VENV := .venv/.synced
 
-.PHONY: demo test sandbox render lint clean package deploy
+.PHONY: demo test sandbox render lint clean package deploy airflow-package
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -33,5 +33,22 @@ package: $(VENV)  ## build/step-patterns-lambdas.zip: the Lambda bundle, reprodu
 deploy: package  ## upload the zip and `aws cloudformation deploy` deploy/template.yaml (env vars: docs/deploy.md; DRY_RUN=1 prints only)
 	$(UV) run --frozen python deploy/deploy.py
 
+AIRFLOW_DIST ?= dist/airflow
+AIRFLOW_PLUGINS ?= /usr/local/airflow/plugins
+# What an Airflow deployment installs (docs/install.md): the step-patterns wheel, constraints.txt
+# (uv.lock's versions of its dependencies, no dev parts), and for MWAA a plugins.zip holding both
+# plus a requirements.txt that installs the wheel from where MWAA unpacks plugins.zip.
+airflow-package: $(UV)  ## dist/airflow/: wheel + constraints.txt + MWAA requirements.txt and plugins.zip
+	rm -rf $(AIRFLOW_DIST) && mkdir -p $(AIRFLOW_DIST)
+	$(UV) build --quiet --wheel --package step-patterns --out-dir $(AIRFLOW_DIST)
+	rm -f $(AIRFLOW_DIST)/.gitignore
+	$(UV) export --quiet --frozen --no-dev --no-emit-workspace --no-hashes --no-header \
+		--output-file $(AIRFLOW_DIST)/constraints.txt
+	cd $(AIRFLOW_DIST) && wheel=$$(ls step_patterns-*.whl) && \
+		printf '%s\n' "# step-patterns for Amazon MWAA: upload plugins.zip and this file (docs/install.md)." \
+			"--constraint $(AIRFLOW_PLUGINS)/constraints.txt" "$(AIRFLOW_PLUGINS)/$$wheel" > requirements.txt && \
+		$(PYTHON) -m zipfile -c plugins.zip "$$wheel" constraints.txt
+	@ls -l $(AIRFLOW_DIST)
+
 clean:
-	rm -rf .venv .tools .sandbox artifacts
+	rm -rf .venv .tools .sandbox artifacts dist

@@ -28,16 +28,22 @@ class AirflowResult:
 
 
 class AirflowRunner:
-    def __init__(self, home: Path, environment: dict[str, str]):
+    """``plugins_folder``/``airflow_bin`` default to the checkout's plugins and this venv's
+    ``airflow``; the install test passes an empty folder and another venv's binary."""
+
+    def __init__(self, home: Path, environment: dict[str, str], plugins_folder: Path | None = None,
+                 airflow_bin: Path | None = None):
         self.home = home
         self.environment = environment
+        self.plugins_folder = plugins_folder or PROJECT_ROOT / "plugins"
+        self.airflow_bin = airflow_bin
 
     def env(self) -> dict[str, str]:
         env = {
             **os.environ,
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.plugins_folder),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
@@ -48,7 +54,7 @@ class AirflowRunner:
         return env
 
     def airflow(self, *args: str, timeout: float = 600) -> AirflowResult:
-        airflow = shutil.which("airflow", path=str(Path(sys.executable).parent)) or "airflow"
+        airflow = self.airflow_bin or shutil.which("airflow", path=str(Path(sys.executable).parent)) or "airflow"
         completed = subprocess.run(
             [airflow, *args], env=self.env(), capture_output=True, text=True, timeout=timeout
         )

@@ -143,7 +143,11 @@ def test_dry_run_writes_nothing(sandbox, tmp_path):
     assert by_method.get("POST") == 10 and "PATCH" not in by_method
 
 
-def test_existing_deals_are_found_by_search_and_updated_not_duplicated(sandbox, tmp_path):
+@pytest.mark.parametrize("search_lag_s", [0, 60])
+def test_existing_deals_are_found_by_search_and_updated_not_duplicated(sandbox, tmp_path, search_lag_s):
+    """Deals made a moment ago (e.g. by a run that crashed before saving them) are not in
+    search while its index lags: the deals changed in the last ``search_lag_s`` are listed first."""
+    sandbox.configure(search_lag_s=search_lag_s)
     client = client_for(sandbox)
     key = sandbox.field_key("External ID")
     made = client.create_deal({"title": "made by hand", "custom_fields": {key: "EXT-0001"}})

@@ -56,6 +56,7 @@ class DealStore:
     def __init__(self, db_path: str, schema: DealSchema, search_lag_s: float = 0.0):
         self.schema = schema
         self.search_lag_s = search_lag_s  # the sandbox sets it from its settings (changeable at runtime)
+        self.clock = time.time  # the search index's clock (tests move it instead of sleeping)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(db_path, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
@@ -152,7 +153,7 @@ class DealStore:
         needle = normalize(term)
         condition = "norm = ?" if exact else "instr(norm, ?) > 0"
         marks = ", ".join("?" * len(fields))
-        now = time.time()
+        now = self.clock()
         with self._lock:
             hits = self._db.execute(
                 f"SELECT deal_id, field, norm FROM deal_search WHERE {condition} AND field IN ({marks}) "
@@ -207,7 +208,7 @@ class DealStore:
 
     def _index(self, deal_id: int, title: str, custom: dict[str, Any]) -> None:
         """Index the deal's new values from ``now + search_lag_s``; its current ones retire then."""
-        now = time.time()
+        now = self.clock()
         lag = max(0.0, self.search_lag_s)
         if lag == 0:
             self._db.execute("DELETE FROM deal_search WHERE deal_id = ?", (deal_id,))

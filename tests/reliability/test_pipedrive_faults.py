@@ -262,7 +262,7 @@ def test_create_refused_three_times_is_reported_and_the_rerun_lands_it(crm, job,
     """The syncer gives a create three tries (each after a lookup saw no deal); a lead whose
     three creates are all refused is reported failed -- the task fails on it -- and the rerun lands it."""
     job.concurrency = 1
-    crm.pipedrive.configure(error_rate_5xx=0.25, fault_after_write_rate=0.5, seed=5)
+    crm.pipedrive.configure(error_rate_5xx=0.25, fault_after_write_rate=0.5, seed=11)
     first = job.run()
     crm.pipedrive.configure(**FAULTS_OFF)
     after_first = landing(crm, leads)

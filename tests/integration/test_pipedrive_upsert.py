@@ -160,6 +160,23 @@ def test_existing_deals_are_found_by_search_and_updated_not_duplicated(sandbox, 
     assert sandbox.stats()["duplicate_external_ids"] == 0
 
 
+def test_a_known_deal_gone_from_pipedrive_is_found_again_or_created_once(sandbox, tmp_path):
+    """The state knows deals that no longer exist (PATCH -> 404): one was made again a moment
+    ago, by hand, and search does not show it yet: it is found in the deals changed lately."""
+    sandbox.configure(search_lag_s=60)
+    state = LocalFileSyncState(tmp_path / "s.jsonl")
+    state.put("EXT-0000", 9001, "old-hash", durable=True)
+    state.put("EXT-0001", 9002, "old-hash", durable=True)
+    client = client_for(sandbox)
+    remade = client.create_deal({"title": "remade", "custom_fields": {sandbox.field_key("External ID"): "EXT-0001"}})
+    report = sync_records(records(2), client=client, state=state)
+    by_id = {r.external_id: r for r in report.results}
+    assert (by_id["EXT-0000"].action, by_id["EXT-0001"].action) == ("created", "updated")
+    assert by_id["EXT-0001"].deal_id == remade["id"]
+    stats = sandbox.stats()
+    assert stats["deals"] == 2 and stats["duplicate_external_ids"] == 0
+
+
 def test_deal_id_from_the_warehouse_is_used_directly(sandbox, tmp_path):
     client = client_for(sandbox)
     made = client.create_deal({"title": "old"})

@@ -45,13 +45,13 @@ from .sync_state import SyncState
 log = logging.getLogger(__name__)
 
 CREATED, UPDATED, UNCHANGED, FAILED = "created", "updated", "unchanged", "failed"
+WOULD_CREATE, WOULD_UPDATE = "would_create", "would_update"
 # How long before a POST's send "since just before the POST" starts. The bound is on
 # Pipedrive's clock (Date headers, see PipedriveClient.server_time) against update_time, also
 # Pipedrive's, in whole seconds: the estimate already errs early; the margin covers the
 # edge's clock (Date) differing from the database's (update_time) and an unseen NTP step.
 # A minute more of changes to list costs nothing on a quiet account, a page on a busy one.
 CREATE_LOOKUP_MARGIN_S = 60.0
-WOULD_CREATE, WOULD_UPDATE = "would_create", "would_update"
 
 
 @dataclass
@@ -219,13 +219,16 @@ class DealSyncer:
         wanted = {m.external_id for m in misses}
         found, complete = ({}, False) if self.options.lookup == "search" else self._list_external_ids(wanted, deadline)
         if not complete:  # the rest will be searched: first the deals search may not show yet
-            since = self.client.server_time() - self.options.search_lag_s
-            found.update(self._changed_since(wanted - set(found), since, deadline))
+            found.update(self._changed_lately(wanted - set(found), deadline))
         # complete listing: an id not found does not exist -> create; else search the rest
         return [(rec, "update", found[rec.external_id]) if how == "lookup" and rec.external_id in found
                 else (rec, "create", None) if how == "lookup" and complete
                 else (rec, how, deal_id)
                 for rec, how, deal_id in work]
+
+    def _changed_lately(self, wanted: set[str], deadline: float | None) -> dict[str, int]:
+        """:meth:`_changed_since` the search index may not show yet (``search_lag_s`` ago)."""
+        return self._changed_since(wanted, self.client.server_time() - self.options.search_lag_s, deadline)
 
     def _changed_since(self, wanted: set[str], since: float, deadline: float | None) -> dict[str, int]:
         """External id -> deal id among the deals changed at or after ``since`` (Pipedrive's
@@ -334,8 +337,7 @@ class DealSyncer:
                     raise  # a deal id given by the warehouse that does not exist is the record's fault
                 # the deal we knew was deleted in Pipedrive: forget it and look again
                 self.state.put(record.external_id, None, None)
-                since = self.client.server_time() - self.options.search_lag_s
-                deal_id = (self._changed_since({record.external_id}, since, self._deadline).get(record.external_id)
+                deal_id = (self._changed_lately({record.external_id}, self._deadline).get(record.external_id)
                            or self._search(record.external_id))
                 if deal_id is None:
                     return self._create(record)

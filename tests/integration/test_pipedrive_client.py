@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+from datetime import datetime, timezone
+
 import pytest
 import requests
 
@@ -123,6 +125,7 @@ def test_bad_token_stops_the_run_and_is_never_in_the_message(sandbox):
 
 
 def test_cursor_paging_and_search(sandbox):
+    sandbox.configure(search_lag_s=0)  # search semantics here; its lag is the next test's
     client = make_client(sandbox, limit=10)
     key = sandbox.field_key("External ID")
     for i in range(3):
@@ -134,3 +137,19 @@ def test_cursor_paging_and_search(sandbox):
     assert [h["id"] for h in hits] == [pages[0][1]["id"]]
     fields = client.deal_fields()
     assert any(f["key"] == key and f["name"] == "External ID" for f in fields)
+
+
+def test_deals_changed_since_are_listed_before_search_shows_them(sandbox):
+    sandbox.configure(search_lag_s=60)
+    client = make_client(sandbox, limit=10)
+    key = sandbox.field_key("External ID")
+    client.create_deal({"title": "old", "custom_fields": {key: "X-0"}})
+    since = client.server_time()  # on Pipedrive's clock (its Date header), whole seconds
+    made = client.create_deal({"title": "new", "custom_fields": {key: "X-1"}})
+    assert client.search_deals("X-1") == []  # the index has not caught up
+    listed = [d for page in client.iter_deal_pages(custom_fields=[key], updated_since=since) for d in page]
+    assert made["id"] in [d["id"] for d in listed]
+    bound = datetime.fromtimestamp(int(since), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert all(d["update_time"] >= bound for d in listed)
+    with pytest.raises(ValueError, match="objects must be one of"):
+        next(client.iter_pages("leads"))

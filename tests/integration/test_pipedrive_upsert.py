@@ -143,7 +143,11 @@ def test_dry_run_writes_nothing(sandbox, tmp_path):
     assert by_method.get("POST") == 10 and "PATCH" not in by_method
 
 
-def test_existing_deals_are_found_by_search_and_updated_not_duplicated(sandbox, tmp_path):
+@pytest.mark.parametrize("search_lag_s", [0, 60])
+def test_existing_deals_are_found_by_search_and_updated_not_duplicated(sandbox, tmp_path, search_lag_s):
+    """Deals made a moment ago (e.g. by a run that crashed before saving them) are not in
+    search while its index lags: the deals changed in the last ``search_lag_s`` are listed first."""
+    sandbox.configure(search_lag_s=search_lag_s)
     client = client_for(sandbox)
     key = sandbox.field_key("External ID")
     made = client.create_deal({"title": "made by hand", "custom_fields": {key: "EXT-0001"}})
@@ -154,6 +158,23 @@ def test_existing_deals_are_found_by_search_and_updated_not_duplicated(sandbox, 
     assert by_id["EXT-0001"].action == "updated" and by_id["EXT-0001"].deal_id == made["id"]
     assert by_id["EXT-0002"].action == "created"  # a value in another custom field is not a match
     assert sandbox.stats()["duplicate_external_ids"] == 0
+
+
+def test_a_known_deal_gone_from_pipedrive_is_found_again_or_created_once(sandbox, tmp_path):
+    """The state knows deals that no longer exist (PATCH -> 404): one was made again a moment
+    ago, by hand, and search does not show it yet: it is found in the deals changed lately."""
+    sandbox.configure(search_lag_s=60)
+    state = LocalFileSyncState(tmp_path / "s.jsonl")
+    state.put("EXT-0000", 9001, "old-hash", durable=True)
+    state.put("EXT-0001", 9002, "old-hash", durable=True)
+    client = client_for(sandbox)
+    remade = client.create_deal({"title": "remade", "custom_fields": {sandbox.field_key("External ID"): "EXT-0001"}})
+    report = sync_records(records(2), client=client, state=state)
+    by_id = {r.external_id: r for r in report.results}
+    assert (by_id["EXT-0000"].action, by_id["EXT-0001"].action) == ("created", "updated")
+    assert by_id["EXT-0001"].deal_id == remade["id"]
+    stats = sandbox.stats()
+    assert stats["deals"] == 2 and stats["duplicate_external_ids"] == 0
 
 
 def test_deal_id_from_the_warehouse_is_used_directly(sandbox, tmp_path):

@@ -35,7 +35,8 @@ def job(crm):
 
 _RUNTIME_SETTINGS = (
     "burst_limit", "window_s", "daily_budget", "latency_ms", "jitter_ms", "error_rate_5xx", "reset_rate",
-    "slow_rate", "slow_ms", "fault_after_write_rate", "block_after_ignored_429", "block_duration_s", "seed",
+    "slow_rate", "slow_ms", "fault_after_write_rate", "search_lag_s", "block_after_ignored_429", "block_duration_s",
+    "seed",
     "tokens", "costs",
 )
 

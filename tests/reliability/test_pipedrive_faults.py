@@ -21,7 +21,7 @@ from typing import Callable
 
 import pytest
 import requests
-from harness import DAY, LEADS, day_leads, execution_history, landing
+from harness import DAY, DAY_SQL, LEADS, day_leads, execution_history, landing
 
 from step_patterns_sandbox.cloud import PIPEDRIVE_TOKEN
 from step_lambdas.results import read_segment_results
@@ -228,11 +228,41 @@ def test_5xx_bursts_ambiguous_creates_are_looked_up_not_posted_twice(crm, job, l
     assert result.perfect, result
 
 
+@pytest.mark.parametrize("lag_s", [5, 60])
+def test_unanswered_creates_are_not_posted_again_while_search_lags(crm, job, leads, observe, monkeypatch, lag_s):
+    """Pipedrive's search trails its database by ``lag_s``; 30 % of the requests are reset, every
+    reset create after its deal was written (its answer is lost). The syncer looks each such
+    create up at once (its backoff is under a second): search cannot show the deal yet, the
+    deals list can. 20 leads: 0 duplicates, each reported created once, the rerun finds all
+    unchanged; nothing waits for the lag."""
+    few = 20
+    job.sql = DAY_SQL.rstrip() + f"\n    LIMIT {few}"
+    expected = {lead: leads[lead] for lead in sorted(leads)[:few]}
+    outcome, stats, result, faults, posts = _one_at_a_time_under(
+        crm, job, expected, monkeypatch, search_lag_s=lag_s, reset_rate=0.3, fault_after_write_rate=1.0, seed=3)
+    rerun = job.run()
+    after_rerun = landing(crm, expected)
+    observe(fault=f"create answers lost after the write (reset), search {lag_s} s behind", status=outcome.status,
+            lost=len(result.lost), duplicates=len(result.duplicated), committed_creates_reset=faults["committed create"],
+            refused_reads=faults["GET refused"], posts=posts, report=_counts(outcome.output),
+            rerun=_counts(rerun.output), seconds=round(outcome.seconds + rerun.seconds, 1))
+
+    assert outcome.status == "SUCCEEDED", outcome.cause
+    assert faults["committed create"] > 0, faults
+    assert result.duplicated == [], f"posted again while search lagged: {result.duplicated}"
+    assert posts == few, "a create whose deal was written was posted again"
+    assert outcome.report["created"] == few and outcome.report["failed"] == 0
+    assert result.perfect, result
+    assert rerun.status == "SUCCEEDED", rerun.cause
+    assert (rerun.report["unchanged"], rerun.report["created"], rerun.report["updated"]) == (few, 0, 0)
+    assert after_rerun.perfect, after_rerun
+
+
 def test_create_refused_three_times_is_reported_and_the_rerun_lands_it(crm, job, leads, observe):
     """The syncer gives a create three tries (each after a lookup saw no deal); a lead whose
     three creates are all refused is reported failed -- the task fails on it -- and the rerun lands it."""
     job.concurrency = 1
-    crm.pipedrive.configure(error_rate_5xx=0.25, fault_after_write_rate=0.5, seed=5)
+    crm.pipedrive.configure(error_rate_5xx=0.25, fault_after_write_rate=0.5, seed=11)
     first = job.run()
     crm.pipedrive.configure(**FAULTS_OFF)
     after_first = landing(crm, leads)

@@ -17,7 +17,8 @@ RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 @pytest.fixture
 def sandbox():
-    sb = PipedriveSandbox(PipedriveSettings(burst_limit=10_000))
+    # Search answers at once here (its semantics are tested); the index lag has its own test.
+    sb = PipedriveSandbox(PipedriveSettings(burst_limit=10_000, search_lag_s=0))
     sb.start()
     yield sb
     sb.stop()
@@ -271,6 +272,61 @@ def test_exact_search_on_external_id_is_case_insensitive_and_whole_value(sandbox
     assert http.get(url, params={"term": "a"}).status_code == 400  # 2 characters unless exact
     assert http.get(url, params={"term": "a", "exact_match": "true"}).status_code == 200
     assert http.get(url, params={"term": "abc", "exact_match": "1"}).status_code == 400  # v2 booleans
+
+
+def test_search_trails_writes_by_the_lag_while_the_list_shows_them_at_once(sandbox, http):
+    now = [1000.0]
+    sandbox.store.clock = lambda: now[0]  # the index's clock, moved by hand
+    sandbox.configure(search_lag_s=5)
+    ext = sandbox.field_key("External ID")
+    search_url, list_url = f"{sandbox.base_url}/api/v2/deals/search", f"{sandbox.base_url}/api/v2/deals"
+
+    def search(term):
+        params = {"term": term, "fields": "custom_fields", "exact_match": "true"}
+        return [i["item"]["id"] for i in http.get(search_url, params=params).json()["data"]["items"]]
+
+    deal = create(http, sandbox, custom_fields={ext: "LAG-1"})
+    assert search("LAG-1") == []  # created, not indexed yet
+    listed = http.get(list_url, params={"updated_since": deal["update_time"], "custom_fields": ext}).json()["data"]
+    assert [(d["id"], d["custom_fields"]) for d in listed] == [(deal["id"], {ext: "LAG-1"})]
+    now[0] += 5
+    assert search("LAG-1") == [deal["id"]]
+    assert http.patch(f"{list_url}/{deal['id']}", json={"custom_fields": {ext: "LAG-2"}}).status_code == 200
+    assert (search("LAG-1"), search("LAG-2")) == ([deal["id"]], [])  # the index still has the old value
+    now[0] += 5
+    assert (search("LAG-1"), search("LAG-2")) == ([], [deal["id"]])
+    create(http, sandbox, custom_fields={ext: "LAG-2"})
+    assert sandbox.stats()["duplicate_external_ids"] == 1  # counted from the deals, before search shows it
+
+
+def test_deals_list_filters_by_update_time_and_sorts_with_stable_cursors(sandbox, http):
+    for i, added in enumerate(("2026-01-01T00:00:00Z", "2026-01-01T00:00:05Z", "2026-01-01T00:00:10Z")):
+        sandbox.store.create(sandbox.schema.validate_create({"title": f"d{i}"}), added)
+    sandbox.store.update(1, {"title": "d0 again"}, "2026-01-01T00:00:20Z")
+    url = f"{sandbox.base_url}/api/v2/deals"
+
+    def ids(**query):  # one deal a page: every answer goes through a cursor
+        seen, cursor = [], None
+        while True:
+            body = http.get(url, params={"limit": 1, **query, **({"cursor": cursor} if cursor else {})}).json()
+            assert body["success"] is True, body
+            seen += [d["id"] for d in body["data"]]
+            cursor = body["additional_data"]["next_cursor"]
+            if cursor is None:
+                return seen
+
+    assert ids(updated_since="2026-01-01T00:00:05Z") == [1, 2, 3]  # >= since, ascending ids by default
+    assert ids(updated_since="2026-01-01T00:00:05.5Z") == [1, 3]  # second precision: a fraction rounds up
+    assert ids(updated_since="2026-01-01T01:00:10+01:00") == [1, 3]
+    assert ids(updated_until="2026-01-01T00:00:10Z") == [2]
+    assert ids(sort_by="update_time", sort_direction="desc") == [1, 3, 2]
+    assert ids(sort_by="add_time", sort_direction="desc") == [3, 2, 1]
+    assert ids(sort_by="id", sort_direction="desc", updated_since="2026-01-01T00:00:06Z") == [3, 1]
+    by_time = http.get(url, params={"limit": 1, "sort_by": "update_time"}).json()["additional_data"]["next_cursor"]
+    for bad in ({"sort_by": "title"}, {"sort_direction": "up"}, {"updated_since": "2026-01-01"},
+                {"updated_until": "yesterday"}, {"cursor": by_time}):  # a cursor from another order too
+        answer = http.get(url, params=bad)
+        assert answer.status_code == 400 and next(iter(bad)) in answer.json()["error"], (bad, answer.text)
 
 
 def test_deal_fields_list_standard_and_custom_fields(sandbox, http):

@@ -9,9 +9,16 @@ Plan per record, cheapest first:
    than the ids still missing and switch to per-id search otherwise, so lookups never cost
    more than about twice the cheaper choice. An id found nowhere -> one POST.
 
+Pipedrive's search is an index that trails its database (seconds, more under load); lists
+read the database. So a search miss is trusted only for deals older than
+``SyncOptions.search_lag_s``: before searching, the ids still missing are looked for once
+in the deals changed since then (``GET /api/v2/deals?updated_since=``), which finds a deal
+created moments ago by a run that crashed before saving it.
+
 Each create is saved to the sync state before its worker takes another record, and a
 create whose outcome is unknown (timeout/reset/5xx after sending) is looked up before it
-is retried: a rerun after a crash, or a retry, never creates the same deal twice.
+is retried -- in the deals changed since just before the POST, never in search, which
+may not show it yet: a rerun after a crash, or a retry, never creates the same deal twice.
 """
 
 from __future__ import annotations
@@ -39,6 +46,12 @@ log = logging.getLogger(__name__)
 
 CREATED, UPDATED, UNCHANGED, FAILED = "created", "updated", "unchanged", "failed"
 WOULD_CREATE, WOULD_UPDATE = "would_create", "would_update"
+# How long before a POST's send "since just before the POST" starts. The bound is on
+# Pipedrive's clock (Date headers, see PipedriveClient.server_time) against update_time, also
+# Pipedrive's, in whole seconds: the estimate already errs early; the margin covers the
+# edge's clock (Date) differing from the database's (update_time) and an unseen NTP step.
+# A minute more of changes to list costs nothing on a quiet account, a page on a busy one.
+CREATE_LOOKUP_MARGIN_S = 60.0
 
 
 @dataclass
@@ -48,6 +61,7 @@ class SyncOptions:
     dry_run: bool = False                     # plan only: read, never write (Pipedrive or state)
     lookup: str = "auto"                      # "auto" | "list" | "search" (see module docstring)
     create_attempts: int = 3                  # ambiguous-create lookups before giving up
+    search_lag_s: float = 300.0               # how far Pipedrive's search may trail its database
 
 
 @dataclass
@@ -200,14 +214,42 @@ class DealSyncer:
             else:
                 work.append((checked, "lookup", None))
                 misses.append(checked)
-        if misses and self.options.lookup != "search":
-            found, complete = self._list_external_ids({m.external_id for m in misses}, deadline)
-            # complete listing: an id not found does not exist -> create; else search the rest
-            work = [(rec, "update", found[rec.external_id]) if how == "lookup" and rec.external_id in found
-                    else (rec, "create", None) if how == "lookup" and complete
-                    else (rec, how, deal_id)
-                    for rec, how, deal_id in work]
-        return work
+        if not misses:
+            return work
+        wanted = {m.external_id for m in misses}
+        found, complete = ({}, False) if self.options.lookup == "search" else self._list_external_ids(wanted, deadline)
+        if not complete:  # the rest will be searched: first the deals search may not show yet
+            found.update(self._changed_lately(wanted - set(found), deadline))
+        # complete listing: an id not found does not exist -> create; else search the rest
+        return [(rec, "update", found[rec.external_id]) if how == "lookup" and rec.external_id in found
+                else (rec, "create", None) if how == "lookup" and complete
+                else (rec, how, deal_id)
+                for rec, how, deal_id in work]
+
+    def _changed_lately(self, wanted: set[str], deadline: float | None) -> dict[str, int]:
+        """:meth:`_changed_since` the search index may not show yet (``search_lag_s`` ago)."""
+        return self._changed_since(wanted, self.client.server_time() - self.options.search_lag_s, deadline)
+
+    def _changed_since(self, wanted: set[str], since: float, deadline: float | None) -> dict[str, int]:
+        """External id -> deal id among the deals changed at or after ``since`` (Pipedrive's
+        clock), read from the deals list, which shows a write at once (search may not)."""
+        key = self._validator.external_id_key  # type: ignore[union-attr]
+        found: dict[str, int] = {}
+        if not wanted:
+            return found
+        for page in self.client.iter_deal_pages(custom_fields=[key], updated_since=since, deadline=deadline):
+            self._match(page, wanted, found)
+            if len(found) == len(wanted):
+                break
+        return found
+
+    def _match(self, page: list[dict[str, Any]], wanted: set[str], found: dict[str, int]) -> None:
+        """Add to ``found`` the deals of ``page`` whose external-id field holds a wanted id."""
+        key = self._validator.external_id_key  # type: ignore[union-attr]
+        for deal in page:
+            value = (deal.get("custom_fields") or {}).get(key)
+            if isinstance(value, str) and value in wanted and value not in found:
+                found[value] = int(deal["id"])  # ascending ids: the oldest deal wins
 
     def _list_external_ids(self, wanted: set[str], deadline: float | None) -> tuple[dict[str, int], bool]:
         """Map external id -> deal id by listing deals; ``complete`` is False if we stopped early."""
@@ -216,10 +258,7 @@ class DealSyncer:
         pages = 0
         for page in self.client.iter_deal_pages(custom_fields=[key], deadline=deadline):
             pages += 1
-            for deal in page:
-                value = (deal.get("custom_fields") or {}).get(key)
-                if isinstance(value, str) and value in wanted and value not in found:
-                    found[value] = int(deal["id"])  # ascending ids: the oldest deal wins
+            self._match(page, wanted, found)
             still_missing = len(wanted) - len(found)
             if still_missing == 0:
                 return found, True
@@ -298,7 +337,8 @@ class DealSyncer:
                     raise  # a deal id given by the warehouse that does not exist is the record's fault
                 # the deal we knew was deleted in Pipedrive: forget it and look again
                 self.state.put(record.external_id, None, None)
-                deal_id = self._search(record.external_id)
+                deal_id = (self._changed_lately({record.external_id}, self._deadline).get(record.external_id)
+                           or self._search(record.external_id))
                 if deal_id is None:
                     return self._create(record)
                 self.client.update_deal(deal_id, record.body, deadline=self._deadline)
@@ -309,6 +349,8 @@ class DealSyncer:
         return self._create(record)
 
     def _create(self, record: DealRecord) -> RecordResult:
+        # Every POST of this record is sent after `since`: a deal any of them made is listed.
+        since = self.client.server_time() - CREATE_LOOKUP_MARGIN_S
         for attempt in range(self.options.create_attempts):
             if attempt:  # the server just failed: back off before posting again, as reads do
                 time.sleep(self.client.retry_delay(attempt, self._deadline, "create: no answer"))
@@ -316,8 +358,8 @@ class DealSyncer:
                 deal = self.client.create_deal(record.body, deadline=self._deadline)
                 deal_id = int(deal["id"])
             except AmbiguousWriteError as error:
-                log.info("%s; looking deal up before retrying", error)
-                deal_id = self._search(record.external_id)
+                log.info("%s; looking the deal up in the deals changed since before the POST", error)
+                deal_id = self._changed_since({record.external_id}, since, self._deadline).get(record.external_id)
                 if deal_id is None:
                     continue
             self.state.put(record.external_id, deal_id, record.content_hash, durable=True)
@@ -329,6 +371,9 @@ class DealSyncer:
 
     def _search(self, external_id: str) -> int | None:
         """Deal id whose external-id field equals ``external_id`` exactly, else None.
+
+        Search trails Pipedrive's database: a miss means no deal older than the index's lag
+        (callers look in the deals changed since then first, see :meth:`_changed_since`).
 
         Search is case-insensitive and matches any custom field, so a hit is confirmed
         by reading that one field (1 GET, only when there is a hit).

@@ -1,7 +1,7 @@
 """``step-patterns demo``: the product end to end on the local cloud, then everything stops.
 
 Starts the local cloud (moto with Step Functions executions, the Lambda bundle, a DuckDB
-warehouse, the Pipedrive sandbox with its rate limit and latency on), seeds the warehouse
+warehouse, the Pipedrive sandbox with its rate limit, latency and search lag on), seeds the warehouse
 with leads over several days, and runs the example DAGs with ``airflow dags test`` exactly
 as a user would: the daily sync for one day, then again after some leads changed (and,
 with ``--with-wait-loop``, the wait-loop DAG). Prints what each run did.
@@ -56,7 +56,8 @@ def run(args) -> int:
             "latency_ms": 100, "jitter_ms": 30, "burst_limit": args.rate, "window_s": 2.0})
         with LocalCloud(settings) as cloud:
             _say(f"local cloud up: AWS {cloud.endpoints.aws_endpoint_url}, Pipedrive "
-                 f"{cloud.endpoints.pipedrive_base_url} ({args.rate} requests / 2 s, 100 +- 30 ms)")
+                 f"{cloud.endpoints.pipedrive_base_url} ({args.rate} requests / 2 s, 100 +- 30 ms, "
+                 f"search {cloud.pipedrive.settings.search_lag_s:g} s behind the deals)")
             airflow = AirflowRunner(Path(scratch) / "airflow", airflow_environment(cloud.endpoints))
             # The metadata database migrates (about 20 s) while the warehouse is seeded.
             with ThreadPoolExecutor(1) as background:

@@ -7,7 +7,7 @@ import signal
 import threading
 
 from .sandbox import PipedriveSandbox
-from .settings import PipedriveSettings
+from .settings import DEFAULT_SEARCH_LAG_S, PipedriveSettings
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -24,6 +24,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reset-rate", type=float, default=0.0, help="probability of a dropped connection")
     p.add_argument("--slow-rate", type=float, default=0.0, help="probability of a slow response")
     p.add_argument("--slow-ms", type=float, default=0, help="extra delay of a slow response")
+    p.add_argument("--search-lag", type=float, default=DEFAULT_SEARCH_LAG_S,
+                   help=f"seconds before a write shows in search (default {DEFAULT_SEARCH_LAG_S:g}; 0 = at once)")
     p.add_argument("--block-after-ignored-429", type=int, default=10,
                    help="HTML 403 after this many 429s ignored in a row (0 = never)")
     p.add_argument("--db", default=":memory:", help="SQLite file for deals (default in memory)")
@@ -37,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         tokens=tuple(a.tokens or ("sandbox-token",)), burst_limit=a.burst_limit, window_s=a.window,
         daily_budget=a.daily_budget, latency_ms=a.latency_ms, jitter_ms=a.jitter_ms,
         error_rate_5xx=a.error_rate_5xx, reset_rate=a.reset_rate, slow_rate=a.slow_rate, slow_ms=a.slow_ms,
+        search_lag_s=a.search_lag,
         block_after_ignored_429=a.block_after_ignored_429 or None, db_path=a.db, seed=a.seed,
     )
     sandbox = PipedriveSandbox(settings, host=a.host, port=a.port)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .schema import DealInputError, DealSchema
-from .store import DealStore
+from .store import SORT_COLUMNS, DealStore
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
@@ -104,14 +104,24 @@ class PipedriveApi:
         return 200, {"success": True, "data": _only_custom(deal, keys), "additional_data": None}
 
     def list_deals(self, query: dict[str, str], body: bytes) -> Reply:
+        """``GET /api/v2/deals`` with the filters of Pipedrive's SDK (``DealsApi.getDeals``, npm
+        ``pipedrive`` 33.7.0): ``updated_since`` (update_time >= it) / ``updated_until`` (<),
+        RFC 3339; ``sort_by`` id | update_time | add_time; ``sort_direction`` asc | desc;
+        ``custom_fields`` (<= 15 keys); ``limit`` <= 500; ``cursor``. Reads the deals table, never
+        the lagging search index."""
         try:
             keys = self.schema.parse_custom_field_keys(query.get("custom_fields"))
             limit = _limit(query)
-            after = _decode_cursor(query.get("cursor"), "after")
+            sort_by = _choice(query, "sort_by", SORT_COLUMNS, "id")
+            descending = _choice(query, "sort_direction", ("asc", "desc"), "asc") == "desc"
+            since = _rfc3339_param(query, "updated_since")
+            until = _rfc3339_param(query, "updated_until")
+            after = _decode_list_cursor(query.get("cursor"), sort_by, descending)
         except DealInputError as exc:
             return 400, _validation_error(exc)
-        deals, more = self.store.page(after, limit)
-        cursor = _encode_cursor("after", deals[-1]["id"]) if more else None
+        deals, more = self.store.select(limit, sort_by=sort_by, descending=descending, after=after,
+                                        since=since, until=until)
+        cursor = _encode_list_cursor(sort_by, descending, deals[-1]) if more else None
         return 200, {"success": True, "data": [_only_custom(d, keys) for d in deals],
                      "additional_data": {"next_cursor": cursor}}
 
@@ -233,6 +243,53 @@ def _int_param(query: dict[str, str], name: str, default: int, low: int, high: i
 
 def _limit(query: dict[str, str]) -> int:
     return _int_param(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+
+
+def _choice(query: dict[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if raw not in allowed:
+        raise DealInputError(f"Validation failed: {name}: must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
+def _rfc3339_param(query: dict[str, str], name: str) -> str | None:
+    """An RFC 3339 time parameter as the stored form (UTC, whole seconds); a fraction rounds
+    up, so ``update_time >= since`` and ``< until`` keep their meaning against whole seconds."""
+    raw = query.get(name)
+    if raw is None:
+        return None
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})", raw):
+        raise DealInputError(f"Validation failed: {name}: must be an RFC 3339 time like 2025-01-01T10:20:00Z, got {raw!r}")
+    try:
+        moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+    except ValueError:
+        raise DealInputError(f"Validation failed: {name}: not a valid time, got {raw!r}") from None
+    if moment.microsecond:
+        moment = moment.replace(microsecond=0) + dt.timedelta(seconds=1)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _encode_list_cursor(sort_by: str, descending: bool, last: dict[str, Any]) -> str:
+    position = [last["id"]] if sort_by == "id" else [last[sort_by], last["id"]]
+    text = json.dumps([sort_by, "desc" if descending else "asc", *position])
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode_list_cursor(cursor: str | None, sort_by: str, descending: bool) -> tuple | None:
+    """The keyset position a list cursor holds; it must come from a list in the same order."""
+    if cursor is None:
+        return None
+    try:
+        found = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+        if (isinstance(found, list) and found[:2] == [sort_by, "desc" if descending else "asc"]
+                and len(found) == (3 if sort_by == "id" else 4) and isinstance(found[-1], int)):
+            return tuple(found[2:])
+    except ValueError:
+        pass
+    raise DealInputError(f"Validation failed: cursor: {cursor!r} is not a cursor this list (sort_by={sort_by}, "
+                         f"sort_direction={'desc' if descending else 'asc'}) returned")
 
 
 def _encode_cursor(kind: str, position: int) -> str:

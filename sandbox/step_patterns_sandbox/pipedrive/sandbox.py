@@ -152,6 +152,7 @@ class PipedriveSandbox:
 
     def _apply_limits(self, s: PipedriveSettings) -> None:
         self.gate.configure(s.burst_limit, s.window_s, s.daily_budget, s.block_after_ignored_429, s.block_duration_s)
+        self.store.search_lag_s = s.search_lag_s
 
     # --- request pipeline ------------------------------------------------------------------
 

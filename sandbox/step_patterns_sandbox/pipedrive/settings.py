@@ -18,6 +18,8 @@ DEFAULT_COSTS: Mapping[str, int] = {
     "list_deal_fields": 20,
 }
 
+DEFAULT_SEARCH_LAG_S = 3.0  # a few seconds, as the real index trails; 0 = search sees writes at once
+
 DEFAULT_CUSTOM_FIELDS = (("External ID", "varchar"), ("Lead source", "varchar"), ("Score", "double"))
 
 # Custom field types the sandbox can store and validate (a subset of Pipedrive's).
@@ -50,6 +52,9 @@ class PipedriveSettings:
     # Share of faults on POST/PATCH injected after the write was committed (the client then
     # cannot know whether its deal exists: the case that produces duplicates on blind retry).
     fault_after_write_rate: float = 0.5
+    # Pipedrive's search is an index that trails its database: a created or changed deal shows
+    # in /deals/search (with its new values) only this many seconds later; lists and GETs at once.
+    search_lag_s: float = DEFAULT_SEARCH_LAG_S
     block_after_ignored_429: int | None = 10
     block_duration_s: float = 60.0
     db_path: str = ":memory:"
@@ -79,7 +84,7 @@ class PipedriveSettings:
         for op, cost in self.costs.items():
             if not _is_int(cost) or cost < 0:
                 yield f"costs[{op!r}] must be an integer >= 0, got {cost!r}"
-        for name in ("latency_ms", "jitter_ms", "slow_ms", "block_duration_s"):
+        for name in ("latency_ms", "jitter_ms", "slow_ms", "block_duration_s", "search_lag_s"):
             value = getattr(self, name)
             if not _is_number(value) or value < 0:
                 yield f"{name} must be a number >= 0, got {value!r}"

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import uuid
 
-from step_lambdas import layout
+from step_lambdas.contract import layout
 from step_lambdas.results import SegmentCounts, SegmentResult, write_segment_result
 
 

@@ -67,7 +67,7 @@ def test_every_problem_of_the_sync_operator_is_named_at_once():
     case({"min_poll_seconds": 0}, "min_poll_seconds must be a whole number of seconds >= 1, got 0"),
     case({"min_poll_seconds": "2"}, "min_poll_seconds must be a whole number of seconds >= 1, got '2'"),
     case({"backoff_factor": 0.5}, "backoff_factor must be a finite number >= 1.0, got 0.5"),
-    case({"max_polls": 0}, "max_polls (the poll budget) must be an integer >= 1, got 0"),
+    case({"max_polls": 0}, "max_polls must be an integer >= 1 (the poll budget), got 0"),
     case({"machine_timeout_seconds": 0}, "machine_timeout_seconds must be an integer in [1, 31536000]"),
     case({"poll_interval": -1}, "poll_interval must be a number of seconds > 0, got -1"),
 ])

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from step_lambdas import chunking, layout
+from step_lambdas import chunking
+from step_lambdas.contract import layout
 from step_lambdas.chunking import ChunkWriter, RecordTooLarge, chunk_size_for_rate
 from step_lambdas.export import ExportRequest, ExportOutOfTime, InvalidExportRequest, run_export
 from step_lambdas.fields import converter_for, row_converter

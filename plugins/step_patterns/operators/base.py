@@ -17,7 +17,7 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowException
 
-from step_lambdas.error_text import readable_cause
+from step_lambdas.contract.error_text import readable_cause
 from step_patterns.hooks import StartedExecution, StepPatternsHook, stop_quietly
 from step_patterns.naming import stable_name
 from step_patterns.triggers import ExecutionTrigger

@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk import Context
 
-from step_lambdas.pipedrive.rate import parse_rate
+from step_lambdas.contract.rate import parse_rate
 from step_patterns.asl import ChunkedIteratorSettings, build_chunked_iterator
 from step_patterns.asl.chunked_iterator import MAX_CONCURRENCY
 from step_patterns.operators.base import ExecutionFailed, StateMachineOperator

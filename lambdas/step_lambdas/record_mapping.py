@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from step_lambdas.contract.checks import is_int
 from step_lambdas.pipedrive.records import DEAL_FIELDS, CustomField, FieldCatalog, RecordValidator
 
 CUSTOM_PREFIX = "custom_fields."

@@ -9,6 +9,7 @@ literal values in ``__init__`` (parse time) and on templated ones after renderin
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 from typing import Any, Sequence
@@ -93,14 +94,18 @@ def map_concurrency(name: str, value: Any, mode: str) -> int:
 
 
 def field_mapping(name: str, value: Any) -> dict[str, str]:
-    """Column -> Deal field, both text. A JSON object string is accepted too: Jinja renders
-    ``{{ var.json.mapping }}`` to text unless the DAG renders native objects."""
+    """Column -> Deal field, both text. Text holding such an object is accepted too, as JSON
+    (``{{ var.value.mapping }}``) or as Python prints a dict (``{{ var.json.mapping }}``: Jinja
+    renders to text unless the DAG renders native objects)."""
     mapping = value
     if isinstance(value, str):
         try:
             mapping = json.loads(value)
         except ValueError:
-            mapping = value
+            try:  # literal_eval reads literals only, never runs code
+                mapping = ast.literal_eval(value.strip())
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                mapping = value
     if mapping is None:
         return {}
     if not isinstance(mapping, dict) or not all(

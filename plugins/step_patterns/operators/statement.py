@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from step_lambdas.warehouse import parse_parameters
+from step_lambdas.contract.events import StatementSpec, parse_parameters
 
 STATEMENT_TEMPLATE_FIELDS = (
     "sql", "parameters", "database", "cluster_identifier", "workgroup_name", "secret_arn", "db_user",
@@ -54,14 +54,13 @@ class RedshiftStatementMixin:
 
     def statement_input(self) -> dict[str, Any]:
         """The statement as the statement-start and query-executor Lambdas read it."""
-        return {
-            "sql": self.sql,
-            # every value as text, as the Data API takes it (the SDK variant passes them as is)
-            "parameters": [{"name": n, "value": v} for n, v in parse_parameters(self.parameters)],
-            "database": self.database,
-            "cluster_identifier": self.cluster_identifier or None,
-            "workgroup_name": self.workgroup_name or None,
-            "secret_arn": self.secret_arn or None,
-            "db_user": self.db_user or None,
-            "statement_name": f"{self.dag_id}.{self.task_id}"[:500],
-        }
+        return StatementSpec(
+            sql=self.sql,
+            database=self.database,
+            cluster_identifier=self.cluster_identifier or None,
+            workgroup_name=self.workgroup_name or None,
+            secret_arn=self.secret_arn or None,
+            db_user=self.db_user or None,
+            statement_name=f"{self.dag_id}.{self.task_id}"[:500],
+            parameters=parse_parameters(self.parameters),
+        ).to_event()

@@ -7,6 +7,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from step_lambdas.contract.checks import is_int as _int
+from step_lambdas.contract.checks import is_number as _number
+
 from .settings import field_key
 
 SEARCHABLE_TYPES = ("address", "varchar", "text", "varchar_auto", "double", "monetary", "phone")

@@ -35,7 +35,7 @@ from step_lambdas.pipedrive import (
     sync_records,
 )
 from step_lambdas.pipedrive.token import forget_api_token
-from step_lambdas.results import SegmentCounts, SegmentResult, write_segment_result
+from step_lambdas.contract.results import SegmentCounts, SegmentResult, write_segment_result
 
 
 class ChunkObjectInvalid(ValueError):

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from step_lambdas.contract import layout
 from step_lambdas.contract.events import InvalidReportRequest, ReportRequest
-from step_lambdas.results import SegmentCounts, SegmentResult, read_segment_results
+from step_lambdas.contract.results import SegmentCounts, SegmentResult, read_segment_results
 
 _SPOOL_BYTES = 1024 * 1024
 

@@ -13,7 +13,7 @@ from typing import Any
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
 from step_lambdas.contract import layout
-from step_lambdas.results import SegmentResult
+from step_lambdas.contract.results import SegmentResult
 
 
 class ChunkedIteratorProgress:

@@ -7,7 +7,7 @@ import json
 import uuid
 
 from step_lambdas.contract import layout
-from step_lambdas.results import SegmentCounts, SegmentResult, write_segment_result
+from step_lambdas.contract.results import SegmentCounts, SegmentResult, write_segment_result
 
 
 def test_report_totals_an_export_and_its_segment_results(cloud):

@@ -37,7 +37,8 @@ def test_the_contract_imports_nothing_but_the_standard_library():
                "        if name.split('.')[0] in {'boto3', 'botocore', 'airflow', 'requests', 'step_patterns'}:\n"
                "            raise ImportError('blocked: ' + name)\nsys.meta_path.insert(0, Block())\n"
                "import step_lambdas.contract.checks, step_lambdas.contract.events, step_lambdas.contract.layout\n"
-               "import step_lambdas.contract.defaults, step_lambdas.contract.rate, step_lambdas.contract.error_text\n")
+               "import step_lambdas.contract.defaults, step_lambdas.contract.rate, step_lambdas.contract.error_text\n"
+               "import step_lambdas.contract.results\n")
     subprocess.run([sys.executable, "-c", blocked], check=True, cwd=CONTRACT.parents[1])
 
 

@@ -305,7 +305,7 @@ def test_a_statement_without_a_result_set_is_refused():
 # -- input ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("overrides, message", [
-    (dict(query={"sql": "select 1"}), "query: 'database' must be a non-empty string"),
+    (dict(query={"sql": "select 1"}), "query: database must be a non-empty string, got None"),
     (dict(target={"field_mapping": {}}), "target.external_id_field"),
     (dict(target={"external_id_field": "X", "field_mapping": {"a": 1}}), "target.field_mapping"),
     (dict(output={"prefix": "x"}), "'output' must be an object with a non-empty 'bucket'"),

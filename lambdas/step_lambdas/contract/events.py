@@ -46,18 +46,13 @@ class StatementSpec:
     def from_event(cls, event: dict[str, Any]) -> "StatementSpec":
         if not isinstance(event, dict):
             raise InvalidStatementSpec(f"expected a JSON object, got {type(event).__name__}")
-        sql = event.get("sql")
-        if not isinstance(sql, str) or not sql.strip():
-            raise InvalidStatementSpec("'sql' must be a non-empty string")
-        database = event.get("database")
-        if not isinstance(database, str) or not database:
-            raise InvalidStatementSpec("'database' must be a non-empty string")
         cluster, workgroup = event.get("cluster_identifier"), event.get("workgroup_name")
-        if bool(cluster) == bool(workgroup):
-            raise InvalidStatementSpec(
-                "give exactly one of 'cluster_identifier' (provisioned) or "
-                "'workgroup_name' (serverless)"
-            )
+        try:
+            sql = checks.text("sql", event.get("sql"))
+            database = checks.text("database", event.get("database"))
+            one_target(cluster, workgroup)
+        except ValueError as error:
+            raise InvalidStatementSpec(str(error)) from None
         return cls(
             sql=sql,
             database=database,
@@ -96,6 +91,13 @@ class StatementSpec:
         if self.parameters:  # the Data API rejects an empty list
             kwargs["Parameters"] = [{"name": n, "value": v} for n, v in self.parameters]
         return kwargs
+
+
+def one_target(cluster_identifier: Any, workgroup_name: Any) -> None:
+    """A statement runs on a provisioned cluster or on a Serverless workgroup: exactly one."""
+    if bool(cluster_identifier) == bool(workgroup_name):
+        raise ValueError("give exactly one of cluster_identifier (provisioned cluster) "
+                         "or workgroup_name (Redshift Serverless)")
 
 
 def parse_parameters(raw: Any) -> tuple[tuple[str, str], ...]:

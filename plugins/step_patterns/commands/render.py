@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from step_lambdas.contract import checks
 from step_patterns.asl import (
     ChunkedIteratorSettings,
     RetryPolicy,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from step_lambdas.contract.events import StatementSpec, parse_parameters
+from step_lambdas.contract import checks
+from step_lambdas.contract.events import StatementSpec, one_target, parse_parameters
 
 STATEMENT_TEMPLATE_FIELDS = (
     "sql", "parameters", "database", "cluster_identifier", "workgroup_name", "secret_arn", "db_user",
@@ -25,6 +26,7 @@ class RedshiftStatementMixin:
 
     task_id: str
     dag_id: str
+    checking: Any  # StateMachineOperator.checking
 
     def init_statement(
         self,
@@ -37,13 +39,12 @@ class RedshiftStatementMixin:
         db_user: str | None,
         parameters: dict[str, Any] | list[dict[str, Any]] | None,
     ) -> None:
-        if bool(cluster_identifier) == bool(workgroup_name):
-            raise ValueError(
-                f"{self.task_id}: give exactly one of cluster_identifier (provisioned cluster) "
-                "or workgroup_name (Redshift Serverless)"
-            )
-        if not sql or not isinstance(sql, str):
-            raise ValueError(f"{self.task_id}: sql must be a non-empty string")
+        with self.checking() as check:  # the rules the statement Lambdas apply (StatementSpec)
+            try:
+                one_target(cluster_identifier, workgroup_name)
+            except ValueError as error:
+                check.refuse(str(error))
+            check(checks.text, "sql", sql)
         self.sql = sql
         self.database = database
         self.cluster_identifier = cluster_identifier

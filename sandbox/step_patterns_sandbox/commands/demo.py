@@ -19,7 +19,7 @@ from pathlib import Path
 
 from step_lambdas.contract.defaults import RUNS_ROOT
 from step_lambdas.contract.error_text import readable_cause
-from step_lambdas.results import read_segment_results
+from step_lambdas.contract.results import read_segment_results
 
 SYNC_DAG = "redshift_to_pipedrive"
 RUNS_PREFIX = f"{RUNS_ROOT}redshift_to_pipedrive/sync_leads"

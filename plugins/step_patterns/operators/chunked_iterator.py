@@ -15,7 +15,6 @@ from step_patterns.operators.base import ExecutionFailed, StateMachineOperator
 from step_patterns.operators.statement import STATEMENT_TEMPLATE_FIELDS, RedshiftStatementMixin
 
 
-
 def _rate(name: str, value: Any) -> tuple[int, float]:
     return parse_rate(value, name)
 
@@ -37,6 +36,9 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
     Statement parameters: see :class:`~step_patterns.operators.statement.RedshiftStatementMixin`.
     The SQL should ``ORDER BY`` the external id (chunks are then the same on a rerun).
 
+    Literal values are checked when the DAG is parsed; templated ones (Jinja) when the task
+    runs, after rendering, by the same checks (``step_lambdas.contract.checks``).
+
     :param pipedrive_secret_arn: Secrets Manager secret holding the Pipedrive API token (the
         raw token or ``{"api_token": ...}``). Only the ARN travels; never the token.
     :param pipedrive_base_url: ``https://<company>.pipedrive.com`` (templated).
@@ -50,9 +52,6 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
     :param sync_state_prefix: S3 prefix of the sync state shared by all runs of this task.
     :param rate: Pipedrive's burst limit as ``N/Ws`` (e.g. ``"20/2s"``; templated); split evenly
         between concurrent chunk syncers.
-
-    Literal values are checked when the DAG is parsed; templated ones (Jinja) when the task
-    runs, after rendering, by the same checks (``step_lambdas.contract.checks``).
     :param concurrency: requests in flight per chunk syncer (latency must not waste the budget).
     :param chunk_size: records per chunk; default computed from the rate and the syncer's
         time budget.
@@ -170,9 +169,8 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
         }
 
     def progress_source(self, context: Context) -> dict[str, Any]:
-        share = self.rate_share
-        return {"bucket": self.bucket, "prefix": self.prefix,
-                "limit_per_second": share.requests * self.max_concurrency / share.per_seconds}
+        limit, window_s = parse_rate(self.rate)  # the whole rate, not one syncer's share
+        return {"bucket": self.bucket, "prefix": self.prefix, "limit_per_second": limit / window_s}
 
     def result_from_output(self, report: dict[str, Any]) -> dict[str, Any]:
         self.log.info(

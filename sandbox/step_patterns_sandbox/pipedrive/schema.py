@@ -38,14 +38,6 @@ def _date(value: Any) -> bool:
     return True
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 # Standard writable deal fields: name -> (check, what the check wants, nullable).
 _STANDARD: dict[str, tuple[Callable[[Any], bool], str, bool]] = {
     "title": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string", False),

@@ -1,6 +1,7 @@
 """The query executor's work: run the query, stream its rows into chunk objects, write the manifest.
 
-The execution input it reads (see ``step_patterns.asl.chunked_iterator``)::
+The execution input it reads (``step_lambdas.contract.events.ExportRequest``; see
+``step_patterns.asl.chunked_iterator``)::
 
     {"query": {StatementSpec fields: sql, database, cluster_identifier | workgroup_name,
                secret_arn, db_user, statement_name, parameters},
@@ -18,16 +19,15 @@ from __future__ import annotations
 import json
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
-from step_lambdas.contract import checks, layout
-from step_lambdas.contract.rate import RateShare
+from step_lambdas.contract import layout
+from step_lambdas.contract.events import ExportRequest, InvalidExportRequest
 from step_lambdas.chunking import DEFAULT_CHUNK_MAX_BYTES, ChunkWriter, ManifestEntry, RecordTooLarge, chunk_size_for_rate
 from step_lambdas.fields import row_converter
 from step_lambdas.pipedrive.records import printable
 from step_lambdas.record_mapping import ContractCheck, RecordMapping
 from step_lambdas.statement_results import result_pages, start_query, wait_for_statement
-from step_lambdas.contract.events import InvalidStatementSpec, StatementSpec
 
 # Time kept for reading and writing once the statement finished: a third of the budget,
 # at most two minutes.
@@ -39,10 +39,6 @@ _SPOOL_BYTES = 1024 * 1024  # contract errors stay in memory up to 1 MiB, then g
 MAX_INLINE_ITEMS_BYTES = 200 * 1024
 
 
-class InvalidExportRequest(ValueError):
-    """The execution input cannot describe an export; the message says which field and why."""
-
-
 class TooManyChunksForInline(Exception):
     """The manifest entries would not fit in the state payload an INLINE Map iterates over."""
 
@@ -51,49 +47,11 @@ class ExportOutOfTime(Exception):
     """The result could not be written before the Lambda's timeout."""
 
 
-@dataclass(frozen=True)
-class ExportRequest:
-    statement: StatementSpec
-    external_id_field: str
-    field_mapping: Mapping[str, str]
-    bucket: str
-    prefix: str
-    chunk_size: int | None = None
-    rate: RateShare | None = None
-    map_mode: str = "DISTRIBUTED"
-
-    @classmethod
-    def from_event(cls, event: Any) -> "ExportRequest":
-        if not isinstance(event, dict):
-            raise InvalidExportRequest(f"expected the execution input as a JSON object, got {type(event).__name__}")
-        try:
-            statement = StatementSpec.from_event(event.get("query"))
-        except InvalidStatementSpec as error:
-            raise InvalidExportRequest(f"query: {error}") from None
-        target = event.get("target")
-        if not isinstance(target, dict):
-            raise InvalidExportRequest("'target' must be an object with 'external_id_field'")
-        output = event.get("output")
-        if not isinstance(output, dict) or not isinstance(output.get("bucket"), str) or not output["bucket"]:
-            raise InvalidExportRequest("'output' must be an object with a non-empty 'bucket' and a 'prefix'")
-        try:
-            external_id_field = checks.text("target.external_id_field", target.get("external_id_field"),
-                                            what="the name or key of a custom deal field")
-            mapping = checks.field_mapping("target.field_mapping", target.get("field_mapping"))
-            prefix = layout.normalize_prefix(output.get("prefix", ""))
-            chunk_size = checks.optional_integer("chunk_size", event.get("chunk_size"),
-                                                 none="null (computed from target.rate)")
-            # the chunk size is computed from the rate when it is not given
-            rate = None if target.get("rate") is None and chunk_size is not None else RateShare.from_event(target.get("rate"))
-            map_mode = checks.map_mode("map_mode", event.get("map_mode") or "DISTRIBUTED")
-        except ValueError as error:
-            raise InvalidExportRequest(str(error)) from None
-        return cls(statement, external_id_field, mapping, output["bucket"], prefix, chunk_size, rate, map_mode)
-
-    def planned_chunk_size(self) -> int:
-        if self.chunk_size is not None:
-            return self.chunk_size
-        return chunk_size_for_rate(self.rate.requests, self.rate.per_seconds)
+def planned_chunk_size(request: ExportRequest) -> int:
+    """Records per chunk: as asked, else what one chunk syncer can sync at its rate share."""
+    if request.chunk_size is not None:
+        return request.chunk_size
+    return chunk_size_for_rate(request.rate.requests, request.rate.per_seconds)
 
 
 @dataclass
@@ -146,7 +104,7 @@ def run_export(
     sleep: Callable[[float], None] | None = None,
 ) -> ExportSummary:
     """Run the query and write chunks, contract errors and (last) the manifest; see the module doc."""
-    chunk_size = request.planned_chunk_size()
+    chunk_size = planned_chunk_size(request)
     statement_id = start_query(redshift, request.statement)
     wait_kwargs = {"sleep": sleep} if sleep is not None else {}
     described = wait_for_statement(redshift, statement_id, remaining_ms, reserve_ms_for(remaining_ms()), **wait_kwargs)

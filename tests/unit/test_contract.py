@@ -12,7 +12,7 @@ import pytest
 from airflow.sdk import DAG
 
 from step_lambdas.contract import checks, defaults
-from step_lambdas.contract.events import ChunkSyncRequest, InvalidChunkRequest, StatementSpec
+from step_lambdas.contract.events import ChunkSyncRequest, ExportRequest, InvalidChunkRequest, StatementSpec
 from step_lambdas.contract.rate import RateShare, parse_rate
 from step_lambdas.manifest import FUNCTIONS
 from step_patterns.asl import ChunkedIteratorSettings, build_chunked_iterator
@@ -144,3 +144,13 @@ def test_templated_rate_and_field_mapping_parse_and_are_checked_once_rendered():
 def test_a_templated_value_of_a_field_that_is_not_templated_is_refused_at_parse_time():
     with pytest.raises(ValueError, match=r"^sync: concurrency must be an integer >= 1, got '\{\{ var.value.c \}\}'$"):
         operator(concurrency="{{ var.value.c }}")
+
+
+def test_the_query_executor_reads_the_execution_input_the_operator_writes():
+    sync = operator(rate="40/2s", max_concurrency=2, chunk_size=None, field_mapping={"lead_id": "external_id"})
+    execution_input = sync.build_input({})
+    request = ExportRequest.from_event(execution_input)
+    assert request.rate == RateShare(20, 2.0) and request.field_mapping == {"lead_id": "external_id"}
+    assert ExportRequest.from_event(request.to_event()) == request
+    assert ChunkSyncRequest.from_event({"chunk": {"index": 0, "key": "k", "records": 1}, "cursor": 0,
+                                        **{k: execution_input[k] for k in ("target", "output")}}).rate_requests == 20

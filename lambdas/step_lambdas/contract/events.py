@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from step_lambdas.contract import checks, layout
 from step_lambdas.contract.rate import RateShare
@@ -19,6 +19,10 @@ DEFAULT_SYNC_CONCURRENCY = 8  # requests in flight per chunk syncer
 
 class InvalidStatementSpec(ValueError):
     """The statement to run is malformed; raised before anything reaches Redshift."""
+
+
+class InvalidExportRequest(ValueError):
+    """The execution input cannot describe an export; the message says which field and why."""
 
 
 class InvalidChunkRequest(ValueError):
@@ -124,6 +128,58 @@ def parse_parameters(raw: Any) -> tuple[tuple[str, str], ...]:
 
 
 @dataclass(frozen=True)
+class ExportRequest:
+    statement: StatementSpec
+    external_id_field: str
+    field_mapping: Mapping[str, str]
+    bucket: str
+    prefix: str
+    chunk_size: int | None = None
+    rate: RateShare | None = None
+    map_mode: str = "DISTRIBUTED"
+
+    """The query executor's event: the whole execution input (it reads ``query``,
+    ``target.external_id_field``, ``target.field_mapping``, ``target.rate``, ``output``,
+    ``chunk_size`` and ``map_mode``)."""
+
+    @classmethod
+    def from_event(cls, event: Any) -> "ExportRequest":
+        if not isinstance(event, dict):
+            raise InvalidExportRequest(f"expected the execution input as a JSON object, got {type(event).__name__}")
+        try:
+            statement = StatementSpec.from_event(event.get("query"))
+        except InvalidStatementSpec as error:
+            raise InvalidExportRequest(f"query: {error}") from None
+        target = event.get("target")
+        if not isinstance(target, dict):
+            raise InvalidExportRequest("'target' must be an object with 'external_id_field'")
+        output = event.get("output")
+        if not isinstance(output, dict) or not isinstance(output.get("bucket"), str) or not output["bucket"]:
+            raise InvalidExportRequest("'output' must be an object with a non-empty 'bucket' and a 'prefix'")
+        try:
+            external_id_field = checks.text("target.external_id_field", target.get("external_id_field"),
+                                            what="the name or key of a custom deal field")
+            mapping = checks.field_mapping("target.field_mapping", target.get("field_mapping"))
+            prefix = layout.normalize_prefix(output.get("prefix", ""))
+            chunk_size = checks.optional_integer("chunk_size", event.get("chunk_size"),
+                                                 none="null (computed from target.rate)")
+            # the chunk size is computed from the rate when it is not given
+            rate = None if target.get("rate") is None and chunk_size is not None else RateShare.from_event(target.get("rate"))
+            map_mode = checks.map_mode("map_mode", event.get("map_mode") or "DISTRIBUTED")
+        except ValueError as error:
+            raise InvalidExportRequest(str(error)) from None
+        return cls(statement, external_id_field, mapping, output["bucket"], prefix, chunk_size, rate, map_mode)
+
+    def to_event(self) -> dict[str, Any]:
+        target: dict[str, Any] = {"external_id_field": self.external_id_field, "field_mapping": dict(self.field_mapping)}
+        if self.rate is not None:
+            target["rate"] = self.rate.to_event()
+        return {"query": self.statement.to_event(), "target": target,
+                "output": {"bucket": self.bucket, "prefix": self.prefix},
+                "chunk_size": self.chunk_size, "map_mode": self.map_mode}
+
+
+@dataclass(frozen=True)
 class StatementStatusRequest:
     """The statement-status Lambda's event: ``{"statement_id"}``."""
 
@@ -163,6 +219,8 @@ class ChunkSyncRequest:
 
     @classmethod
     def from_event(cls, event: Any) -> "ChunkSyncRequest":
+        if not isinstance(event, dict):
+            raise InvalidChunkRequest(f"expected a JSON object, got {type(event).__name__}")
         try:
             chunk, target, output = event["chunk"], event["target"], event["output"]
             rate = RateShare.from_event(target["rate"])

@@ -104,7 +104,7 @@ def child_paging(rows: int, endpoint: str, bucket: str, cluster: str, database: 
     import boto3
 
     from step_lambdas.statement_results import result_pages, start_query, wait_for_statement
-    from step_lambdas.warehouse import StatementSpec
+    from step_lambdas.contract.events import StatementSpec
 
     redshift = boto3.client("redshift-data", endpoint_url=endpoint, region_name="us-east-1",
                             aws_access_key_id="sandbox", aws_secret_access_key="sandbox")

@@ -23,17 +23,18 @@ from pathlib import Path
 
 import yaml
 
-from step_lambdas.manifest import DEFAULT_PREFIX, FUNCTIONS
+from step_lambdas.contract.defaults import FUNCTION_PREFIX as DEFAULT_PREFIX
+from step_lambdas.contract.defaults import MACHINE_NAME_PREFIX, RUNS_ROOT, SYNC_STATE_ROOT
+from step_lambdas.manifest import FUNCTIONS
 
 TEMPLATE_PATH = Path(__file__).with_name("template.yaml")
 RUNTIME = "python3.11"
 # Pure-Python bundle (the vendored wheels are all py3-none-any), so Graviton runs it.
 ARCHITECTURE = "arm64"
-# The operators' defaults (step_patterns.operators.chunked_iterator DEFAULT_PREFIX and
-# DEFAULT_STATE_PREFIX; state machine names from naming.stable_name("step-patterns", ...)).
-RUNS_PREFIX = "step-patterns/runs/"
-SYNC_STATE_PREFIX = "step-patterns/sync-state/"
-STATE_MACHINE_PREFIX = "step-patterns-"
+# The operators' defaults, from the contract (step_lambdas.contract.defaults).
+RUNS_PREFIX = RUNS_ROOT
+SYNC_STATE_PREFIX = SYNC_STATE_ROOT
+STATE_MACHINE_PREFIX = f"{MACHINE_NAME_PREFIX}-"
 # Keys of the ``step_patterns`` Airflow Variable the example DAGs read (as the sandbox prints it).
 AIRFLOW_VARIABLE_KEYS = (
     "states_role_arn", "bucket", "cluster_identifier", "database",

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
 from typing import Any, Callable
 
-from step_lambdas import layout
+from step_lambdas.contract import layout
+from step_lambdas.contract.events import ChunkSyncRequest, InvalidChunkRequest
 from step_lambdas.execution_watch import ExecutionWatch
 from step_lambdas.pipedrive import (
     AuthenticationFailed,
@@ -35,61 +35,11 @@ from step_lambdas.pipedrive import (
     sync_records,
 )
 from step_lambdas.pipedrive.token import forget_api_token
-from step_lambdas.results import SegmentCounts, SegmentResult, write_segment_result
-
-
-class InvalidChunkRequest(ValueError):
-    """The chunk syncer's input is malformed; the message says which field."""
+from step_lambdas.contract.results import SegmentCounts, SegmentResult, write_segment_result
 
 
 class ChunkObjectInvalid(ValueError):
     """A chunk object in S3 is not the JSON Lines the query executor writes."""
-
-
-@dataclass(frozen=True)
-class ChunkSyncRequest:
-    index: int
-    key: str
-    cursor: int
-    bucket: str
-    prefix: str
-    sync_state_prefix: str
-    base_url: str
-    secret_arn: str
-    external_id_field: str
-    rate_requests: int
-    rate_window_s: float
-    concurrency: int
-    execution_arn: str | None = None
-
-    @classmethod
-    def from_event(cls, event: Any) -> "ChunkSyncRequest":
-        try:
-            chunk, target, output = event["chunk"], event["target"], event["output"]
-            rate = target["rate"]
-            request = cls(
-                index=int(chunk["index"]),
-                key=str(chunk["key"]),
-                cursor=int(event.get("cursor") or 0),
-                bucket=str(output["bucket"]),
-                prefix=layout.normalize_prefix(output.get("prefix", "")),
-                sync_state_prefix=str(output["sync_state_prefix"]),
-                base_url=str(target["pipedrive_base_url"]),
-                secret_arn=str(target["pipedrive_secret_arn"]),
-                external_id_field=str(target["external_id_field"]),
-                rate_requests=int(rate["requests"]),
-                rate_window_s=float(rate["per_seconds"]),
-                concurrency=int(target.get("concurrency") or 8),
-                execution_arn=event.get("execution_arn") or None,
-            )
-        except (KeyError, TypeError, ValueError) as error:
-            raise InvalidChunkRequest(f"chunk syncer input is missing or has a bad field: {error!r}") from None
-        if request.cursor < 0 or request.rate_requests < 1 or request.rate_window_s <= 0 or request.concurrency < 1:
-            raise InvalidChunkRequest(
-                f"cursor must be >= 0, rate and concurrency positive; got cursor={request.cursor}, "
-                f"rate={request.rate_requests}/{request.rate_window_s}s, concurrency={request.concurrency}"
-            )
-        return request
 
 
 def read_chunk(s3: Any, bucket: str, key: str) -> list[dict[str, Any]]:

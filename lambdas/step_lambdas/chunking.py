@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from step_lambdas import layout
+from step_lambdas.contract import checks, layout
 from step_lambdas.manifest import FUNCTIONS
 
 DEFAULT_SYNCER_TIMEOUT_S = 900
@@ -36,10 +36,8 @@ def chunk_size_for_rate(requests: int, per_seconds: float, timeout_s: int | None
     and 900 s: 10 * 840 * 0.8 = 6720 records.
     """
     timeout_s = syncer_timeout_s() if timeout_s is None else timeout_s
-    if isinstance(requests, bool) or not isinstance(requests, int) or requests < 1:
-        raise ValueError(f"rate.requests must be a positive integer, got {requests!r}")
-    if isinstance(per_seconds, bool) or not isinstance(per_seconds, (int, float)) or per_seconds <= 0:
-        raise ValueError(f"rate.per_seconds must be a positive number, got {per_seconds!r}")
+    checks.integer("rate.requests", requests)
+    checks.number("rate.per_seconds", per_seconds, exclusive=True)
     usable_s = max(timeout_s - SYNCER_RESERVE_S, 1)
     return max(1, math.floor(requests / per_seconds * usable_s * SAFETY_FACTOR))
 

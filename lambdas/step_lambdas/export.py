@@ -1,6 +1,7 @@
 """The query executor's work: run the query, stream its rows into chunk objects, write the manifest.
 
-The execution input it reads (see ``step_patterns.asl.chunked_iterator``)::
+The execution input it reads (``step_lambdas.contract.events.ExportRequest``; see
+``step_patterns.asl.chunked_iterator``)::
 
     {"query": {StatementSpec fields: sql, database, cluster_identifier | workgroup_name,
                secret_arn, db_user, statement_name, parameters},
@@ -18,17 +19,16 @@ from __future__ import annotations
 import json
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
-from step_lambdas import layout
+from step_lambdas.contract import layout
+from step_lambdas.contract.events import ExportRequest, InvalidExportRequest
 from step_lambdas.chunking import DEFAULT_CHUNK_MAX_BYTES, ChunkWriter, ManifestEntry, RecordTooLarge, chunk_size_for_rate
 from step_lambdas.fields import row_converter
 from step_lambdas.pipedrive.records import printable
 from step_lambdas.record_mapping import ContractCheck, RecordMapping
 from step_lambdas.statement_results import result_pages, start_query, wait_for_statement
-from step_lambdas.warehouse import InvalidStatementSpec, StatementSpec
 
-MAP_MODES = ("DISTRIBUTED", "INLINE")
 # Time kept for reading and writing once the statement finished: a third of the budget,
 # at most two minutes.
 MAX_RESERVE_MS = 120_000
@@ -39,10 +39,6 @@ _SPOOL_BYTES = 1024 * 1024  # contract errors stay in memory up to 1 MiB, then g
 MAX_INLINE_ITEMS_BYTES = 200 * 1024
 
 
-class InvalidExportRequest(ValueError):
-    """The execution input cannot describe an export; the message says which field and why."""
-
-
 class TooManyChunksForInline(Exception):
     """The manifest entries would not fit in the state payload an INLINE Map iterates over."""
 
@@ -51,80 +47,11 @@ class ExportOutOfTime(Exception):
     """The result could not be written before the Lambda's timeout."""
 
 
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-@dataclass(frozen=True)
-class Rate:
-    requests: int
-    per_seconds: float
-
-
-@dataclass(frozen=True)
-class ExportRequest:
-    statement: StatementSpec
-    external_id_field: str
-    field_mapping: Mapping[str, str]
-    bucket: str
-    prefix: str
-    chunk_size: int | None = None
-    rate: Rate | None = None
-    map_mode: str = "DISTRIBUTED"
-
-    @classmethod
-    def from_event(cls, event: Any) -> "ExportRequest":
-        if not isinstance(event, dict):
-            raise InvalidExportRequest(f"expected the execution input as a JSON object, got {type(event).__name__}")
-        try:
-            statement = StatementSpec.from_event(event.get("query"))
-        except InvalidStatementSpec as error:
-            raise InvalidExportRequest(f"query: {error}") from None
-        target = event.get("target")
-        if not isinstance(target, dict):
-            raise InvalidExportRequest("'target' must be an object with 'external_id_field'")
-        external_id_field = target.get("external_id_field")
-        if not isinstance(external_id_field, str) or not external_id_field.strip():
-            raise InvalidExportRequest("target.external_id_field must be the name or key of a custom deal field")
-        mapping = target.get("field_mapping") or {}
-        if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
-            raise InvalidExportRequest("target.field_mapping must be an object of column -> field name (strings)")
-        output = event.get("output")
-        if not isinstance(output, dict) or not isinstance(output.get("bucket"), str) or not output["bucket"]:
-            raise InvalidExportRequest("'output' must be an object with a non-empty 'bucket' and a 'prefix'")
-        try:
-            prefix = layout.normalize_prefix(output.get("prefix", ""))
-        except ValueError as error:
-            raise InvalidExportRequest(str(error)) from None
-        chunk_size = event.get("chunk_size")
-        if chunk_size is not None and not _positive_int(chunk_size):
-            raise InvalidExportRequest(f"chunk_size must be a positive integer or null, got {chunk_size!r}")
-        rate = _rate(target.get("rate"), required=chunk_size is None)
-        map_mode = event.get("map_mode") or "DISTRIBUTED"
-        if map_mode not in MAP_MODES:
-            raise InvalidExportRequest(f"map_mode must be one of {', '.join(MAP_MODES)}, got {map_mode!r}")
-        return cls(statement, external_id_field, mapping, output["bucket"], prefix, chunk_size, rate, map_mode)
-
-    def planned_chunk_size(self) -> int:
-        if self.chunk_size is not None:
-            return self.chunk_size
-        return chunk_size_for_rate(self.rate.requests, self.rate.per_seconds)
-
-
-def _rate(raw: Any, required: bool) -> Rate | None:
-    if raw is None and not required:
-        return None
-    if not isinstance(raw, dict):
-        raise InvalidExportRequest(
-            "target.rate must be {\"requests\": N, \"per_seconds\": W} when chunk_size is null "
-            f"(the chunk size is computed from it), got {raw!r}"
-        )
-    requests, per_seconds = raw.get("requests"), raw.get("per_seconds")
-    if not _positive_int(requests):
-        raise InvalidExportRequest(f"target.rate.requests must be a positive integer, got {requests!r}")
-    if isinstance(per_seconds, bool) or not isinstance(per_seconds, (int, float)) or per_seconds <= 0:
-        raise InvalidExportRequest(f"target.rate.per_seconds must be a positive number, got {per_seconds!r}")
-    return Rate(requests, float(per_seconds))
+def planned_chunk_size(request: ExportRequest) -> int:
+    """Records per chunk: as asked, else what one chunk syncer can sync at its rate share."""
+    if request.chunk_size is not None:
+        return request.chunk_size
+    return chunk_size_for_rate(request.rate.requests, request.rate.per_seconds)
 
 
 @dataclass
@@ -177,7 +104,7 @@ def run_export(
     sleep: Callable[[float], None] | None = None,
 ) -> ExportSummary:
     """Run the query and write chunks, contract errors and (last) the manifest; see the module doc."""
-    chunk_size = request.planned_chunk_size()
+    chunk_size = planned_chunk_size(request)
     statement_id = start_query(redshift, request.statement)
     wait_kwargs = {"sleep": sleep} if sleep is not None else {}
     described = wait_for_statement(redshift, statement_id, remaining_ms, reserve_ms_for(remaining_ms()), **wait_kwargs)

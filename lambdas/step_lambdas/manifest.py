@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+
 @dataclass(frozen=True)
 class FunctionSpec:
     handler: str
@@ -13,6 +14,7 @@ class FunctionSpec:
     description: str
 
 
+# Keyed by the contract's function keys (step_lambdas.contract.defaults.FUNCTION_KEYS).
 FUNCTIONS: dict[str, FunctionSpec] = {
     "statement-start": FunctionSpec(
         handler="step_lambdas.handlers.statement_start.handler",
@@ -45,12 +47,3 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         description="Totals the chunk syncers' results of one chunked-iterator run into its report.",
     ),
 }
-
-DEFAULT_PREFIX = "step-patterns"
-
-
-def function_name(key: str, prefix: str = DEFAULT_PREFIX) -> str:
-    """Deployed name of a bundle function, e.g. ``step-patterns-statement-start``."""
-    if key not in FUNCTIONS:
-        raise KeyError(f"no function {key!r} in the bundle; known: {', '.join(FUNCTIONS)}")
-    return f"{prefix}-{key}"

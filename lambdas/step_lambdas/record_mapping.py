@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from step_lambdas.contract.checks import is_int
 from step_lambdas.pipedrive.records import DEAL_FIELDS, CustomField, FieldCatalog, RecordValidator
 
 CUSTOM_PREFIX = "custom_fields."
@@ -107,7 +108,7 @@ class RecordMapping:
             else:
                 record[slot.field] = value
         external_id = record.get("external_id")
-        if isinstance(external_id, int) and not isinstance(external_id, bool):
+        if is_int(external_id):
             record["external_id"] = str(external_id)
         if custom or self.custom_object is not None:
             record["custom_fields"] = custom  # a non-object SUPER value is left for the contract to refuse

@@ -20,60 +20,15 @@ from typing import Any, Iterable
 
 from botocore.exceptions import ClientError
 
-from step_lambdas import layout
-from step_lambdas.results import SegmentCounts, SegmentResult, read_segment_results
+from step_lambdas.contract import layout
+from step_lambdas.contract.events import InvalidReportRequest, ReportRequest
+from step_lambdas.contract.results import SegmentCounts, SegmentResult, read_segment_results
 
 _SPOOL_BYTES = 1024 * 1024
 
 
-class InvalidReportRequest(ValueError):
-    """The report's input or the export it points at is not usable; the message says why."""
-
-
 class ChunksNotSynced(RuntimeError):
     """The Map over the chunks failed: some records never reached Pipedrive (the message says how many and why)."""
-
-
-@dataclass(frozen=True)
-class ReportRequest:
-    bucket: str
-    prefix: str
-    manifest_key: str
-    chunks: int
-    records: int
-    contract_errors: int
-    execution_name: str
-    started_at: dt.datetime
-
-    @classmethod
-    def from_event(cls, event: Any) -> "ReportRequest":
-        if not isinstance(event, dict):
-            raise InvalidReportRequest(f"expected a JSON object, got {type(event).__name__}")
-        export = event.get("export")
-        if not isinstance(export, dict):
-            raise InvalidReportRequest("'export' must be the query executor's result")
-        for name in ("chunks", "records", "contract_errors"):
-            value = export.get(name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise InvalidReportRequest(f"export.{name} must be a non-negative integer, got {value!r}")
-        for name in ("bucket", "manifest_key"):
-            if not isinstance(export.get(name), str) or not export[name]:
-                raise InvalidReportRequest(f"export.{name} must be a non-empty string")
-        output = event.get("output") if isinstance(event.get("output"), dict) else {}
-        prefix = export.get("prefix", output.get("prefix", ""))
-        try:
-            prefix = layout.normalize_prefix(prefix)
-        except ValueError as error:
-            raise InvalidReportRequest(str(error)) from None
-        started = event.get("execution_start_time")
-        try:
-            started_at = dt.datetime.fromisoformat(str(started).replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidReportRequest(f"execution_start_time must be an ISO 8601 timestamp, got {started!r}") from None
-        if started_at.tzinfo is None:
-            started_at = started_at.replace(tzinfo=dt.timezone.utc)
-        return cls(export["bucket"], prefix, export["manifest_key"], export["chunks"], export["records"],
-                   export["contract_errors"], str(event.get("execution_name") or ""), started_at)
 
 
 @dataclass(frozen=True)

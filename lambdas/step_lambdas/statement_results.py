@@ -11,7 +11,8 @@ from typing import Any, Callable, Iterator
 
 from botocore.exceptions import ClientError
 
-from step_lambdas.warehouse import FAILED_STATES, FINISHED, StatementSpec, describe_statement, start_statement
+from step_lambdas.contract.events import StatementSpec
+from step_lambdas.warehouse import FAILED_STATES, FINISHED, describe_statement, start_statement
 
 _FIRST_POLL_S = 0.05
 _MAX_POLL_S = 2.0

@@ -12,11 +12,14 @@ from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
+from step_lambdas.contract import layout
+from step_lambdas.contract.results import SegmentResult
+
 
 class ChunkedIteratorProgress:
     def __init__(self, source: dict[str, Any]):
         self.bucket = source["bucket"]
-        self.results_prefix = source["prefix"].strip("/") + "/results/"
+        self.prefix = source["prefix"]
         self.limit_per_second = float(source.get("limit_per_second") or 0)
         self._seen: set[str] = set()
         self.records = self.requests = 0
@@ -45,17 +48,17 @@ class ChunkedIteratorProgress:
         hook = AwsBaseHook(client_type="s3", **trigger.hook_kwargs())
         async with await hook.get_async_conn() as s3:
             paginator = s3.get_paginator("list_objects_v2")
-            async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.results_prefix):
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=layout.results_prefix(self.prefix)):
                 for item in page.get("Contents", []):
                     key = item["Key"]
-                    if key in self._seen or not key.endswith(".json"):
+                    if key in self._seen or layout.parse_segment_key(key, self.prefix) is None:
                         continue
                     body = await (await s3.get_object(Bucket=self.bucket, Key=key))["Body"].read()
-                    counts = json.loads(body)["counts"]
+                    counts = SegmentResult.from_json(json.loads(body)).counts
                     self._seen.add(key)
-                    self.records += counts["records"]
-                    self.requests += counts["requests"]
-                    self.sending_s += counts["elapsed_s"]
+                    self.records += counts.records
+                    self.requests += counts.requests
+                    self.sending_s += counts.elapsed_s
 
 
 async def _chunk_counts(sfn: Any, execution_arn: str) -> dict[str, int] | None:

@@ -19,7 +19,8 @@ from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
 from step_patterns_sandbox import aws_faults, lambda_runtime, sfn_map_tolerance, sfn_stop
-from step_lambdas.manifest import FUNCTIONS, function_name
+from step_lambdas.contract.defaults import function_name
+from step_lambdas.manifest import FUNCTIONS
 from step_patterns_sandbox.bundle import build_bundle, bundle_sha256
 
 ACCOUNT_ID = "123456789012"  # moto's default account

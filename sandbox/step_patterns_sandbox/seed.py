@@ -19,7 +19,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from step_lambdas.statement_results import QueryFailed, QueryRejected, QueryTooSlow, result_pages, start_query, wait_for_statement
-from step_lambdas.warehouse import StatementSpec, parse_parameters
+from step_lambdas.contract.events import StatementSpec, parse_parameters
 from step_patterns_sandbox.cloud import SANDBOX_ACCESS_KEY
 from step_patterns_sandbox.demo_data import create_qualified_leads, seed_leads
 

@@ -112,3 +112,51 @@ def test_daily_sync_creates_each_lead_once_then_updates_only_changes_and_survive
     report = _report(cloud, other_day)
     # the killed attempt's creates were found in the sync state by the rerun, not made again
     assert report["unchanged"] > 0 and report["created"] + report["unchanged"] == PER_DAY
+
+
+VARIABLES_DAG = '''
+from airflow.sdk import DAG
+from step_patterns.operators import ChunkedIteratorOperator
+
+with DAG(dag_id="variables_to_pipedrive", schedule=None):
+    ChunkedIteratorOperator(
+        task_id="sync",
+        sql="SELECT lead_id, company FROM leads ORDER BY lead_id LIMIT 5",
+        field_mapping="{{ var.json.sync_mapping }}",  # rendered to text: checked at execute time
+        rate="{{ var.value.sync_rate }}",
+        database="{{ var.json.step_patterns.database }}",
+        cluster_identifier="{{ var.json.step_patterns.cluster_identifier }}",
+        secret_arn="{{ var.json.step_patterns.redshift_secret_arn }}",
+        role_arn="{{ var.json.step_patterns.states_role_arn }}",
+        bucket="{{ var.json.step_patterns.bucket }}",
+        pipedrive_secret_arn="{{ var.json.step_patterns.pipedrive_secret_arn }}",
+        pipedrive_base_url="{{ var.json.step_patterns.pipedrive_base_url }}",
+        poll_interval=1,
+    )
+'''
+
+
+def test_field_mapping_and_rate_from_variables_through_jinja_run_end_to_end(airflow, cloud, tmp_path):
+    from step_patterns_sandbox.airflow_runner import AirflowRunner
+
+    seed_leads(cloud.warehouse, days=1, per_day=5, last_day=DAY)
+    cloud.pipedrive.reset()
+    (tmp_path / "variables_to_pipedrive.py").write_text(VARIABLES_DAG)
+    runner = AirflowRunner(airflow.home, {
+        **airflow.environment,
+        "AIRFLOW__CORE__DAGS_FOLDER": str(tmp_path),
+        "AIRFLOW_VAR_SYNC_MAPPING": json.dumps({"lead_id": "external_id", "company": "title"}),
+        "AIRFLOW_VAR_SYNC_RATE": "40/2s",
+    })
+
+    result = runner.dags_test("variables_to_pipedrive")
+    assert result.succeeded, result.output[-6000:]
+    assert {ext: deal["title"] for ext, deal in _deals(cloud).items()} == _day_leads(cloud, DAY)
+    assert "Synced 5 records: 5 created" in result.output
+    sfn = cloud.client("stepfunctions")
+    machine = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]
+                   if "variables" in m["name"])
+    execution = sfn.list_executions(stateMachineArn=machine)["executions"][0]["executionArn"]
+    target = json.loads(sfn.describe_execution(executionArn=execution)["input"])["target"]
+    assert target["rate"] == {"requests": 40, "per_seconds": 2.0}
+    assert target["field_mapping"] == {"lead_id": "external_id", "company": "title"}

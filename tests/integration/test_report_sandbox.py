@@ -6,8 +6,8 @@ import datetime as dt
 import json
 import uuid
 
-from step_lambdas import layout
-from step_lambdas.results import SegmentCounts, SegmentResult, write_segment_result
+from step_lambdas.contract import layout
+from step_lambdas.contract.results import SegmentCounts, SegmentResult, write_segment_result
 
 
 def test_report_totals_an_export_and_its_segment_results(cloud):

@@ -132,7 +132,7 @@ class SyncJob:
 
     def failures(self) -> list[dict[str, Any]]:
         """The run's ``failures.jsonl``: every record that did not land, with its reasons."""
-        from step_lambdas import layout
+        from step_lambdas.contract import layout
 
         key = layout.failures_key(f"step-patterns/runs/reliability/{self.name}/{self.day}")
         body = self.cloud.client("s3").get_object(Bucket=self.cloud.endpoints.bucket, Key=key)["Body"].read()

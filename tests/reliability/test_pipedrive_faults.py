@@ -24,7 +24,7 @@ import requests
 from harness import DAY, DAY_SQL, LEADS, day_leads, execution_history, landing
 
 from step_patterns_sandbox.cloud import PIPEDRIVE_TOKEN
-from step_lambdas.results import read_segment_results
+from step_lambdas.contract.results import read_segment_results
 from step_patterns.operators.base import ExecutionFailed, readable_cause
 
 FAULTS_OFF = {"error_rate_5xx": 0.0, "reset_rate": 0.0, "slow_rate": 0.0}

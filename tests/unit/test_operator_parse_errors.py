@@ -36,7 +36,7 @@ def refused(operator_class, kwargs) -> str:
     case({"rate": "20 per 2s"}, "rate '20 per 2s' is not N/Ws"),
     case({"concurrency": 0}, "concurrency must be an integer >= 1, got 0"),
     case({"concurrency": "8"}, "concurrency must be an integer >= 1, got '8'"),
-    case({"max_concurrency": 0}, "max_concurrency must be an integer >= 1, got 0"),
+    case({"max_concurrency": 0}, "max_concurrency must be an integer in [1, 10000] with map_mode='DISTRIBUTED' (Step Functions' limit), got 0"),
     case({"max_failed_records": -1}, "max_failed_records must be an integer >= 0, got -1"),
     case({"chunk_size": -5}, "chunk_size must be a positive integer or None (computed), got -5"),
     case({"chunk_size": True}, "chunk_size must be a positive integer or None (computed), got True"),
@@ -48,7 +48,7 @@ def refused(operator_class, kwargs) -> str:
     case({"redshift_conn_id": "redshift_default", "secret_arn": "arn:s"}, "give either redshift_conn_id or secret_arn/db_user, not both"),
     case({"sql": ""}, "sql must be a non-empty string"),
     case({"cluster_identifier": None}, "give exactly one of cluster_identifier"),
-    case({"on_failed_execution": "again"}, "on_failed_execution must be one of ('redrive', 'restart'), got 'again'"),
+    case({"on_failed_execution": "again"}, "on_failed_execution must be one of redrive, restart, got 'again'"),
     case({"deferral_timeout": 3600}, "deferral_timeout must be a datetime.timedelta, got 3600"),
 ])
 def test_the_sync_operator_names_the_parameter_and_the_value(kwargs, message):
@@ -65,12 +65,12 @@ def test_every_problem_of_the_sync_operator_is_named_at_once():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    case({"variant": "sdkk"}, "variant must be one of ('lambda', 'sdk'), got 'sdkk'"),
+    case({"variant": "sdkk"}, "variant must be one of lambda, sdk, got 'sdkk'"),
     # the machine builder checks the poll settings; the message uses the operator's names
     case({"min_poll_seconds": 0}, "min_poll_seconds must be a whole number of seconds >= 1, got 0"),
     case({"min_poll_seconds": "2"}, "min_poll_seconds must be a whole number of seconds >= 1, got '2'"),
     case({"backoff_factor": 0.5}, "backoff_factor must be a finite number >= 1.0, got 0.5"),
-    case({"max_polls": 0}, "max_polls (the poll budget) must be an integer >= 1, got 0"),
+    case({"max_polls": 0}, "max_polls must be an integer >= 1 (the poll budget), got 0"),
     case({"machine_timeout_seconds": 0}, "machine_timeout_seconds must be an integer in [1, 31536000]"),
     case({"poll_interval": -1}, "poll_interval must be a number of seconds > 0, got -1"),
     case({"database": None}, "database is required (or a redshift_conn_id whose Schema names it)"),
@@ -83,8 +83,8 @@ def test_the_wait_loop_operator_names_the_parameter_and_the_value(kwargs, messag
 
 @pytest.mark.parametrize("kwargs, message", [
     case({"map_mode": "INLINE", "max_concurrency": 41, "rate": "100/2s"},
-         "max_concurrency must be at most 40 with map_mode='INLINE' (Step Functions' limit), got 41"),
-    case({"external_id_field": ""}, "external_id_field must name the Deal custom field holding the warehouse key, got ''"),
+         "max_concurrency must be an integer in [1, 40] with map_mode='INLINE' (Step Functions' limit), got 41"),
+    case({"external_id_field": ""}, "external_id_field must be the name of the Deal custom field holding the warehouse key, got ''"),
     case({"field_mapping": {"company": 1}}, "field_mapping must map column names to Deal field names (text to text), "
                                             "got {'company': 1}"),
 ])

@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 
 from step_lambdas.pipedrive import sync_state as state_module
-from step_lambdas.pipedrive.rate import parse_rate
+from step_lambdas.contract.rate import parse_rate
 from step_lambdas.pipedrive.sync_state import LocalFileSyncState, S3SyncState
 from step_lambdas.pipedrive.token import TokenNotConfigured, TokenSecretNotFound, clear_token_cache, load_api_token
 
@@ -141,7 +141,8 @@ def test_token_errors_name_the_secret_arn_never_its_value():
 def test_a_refused_token_is_read_again_from_its_secret_by_the_next_invocation():
     # A warm chunk syncer keeps one client per secret; after a 401 it drops it (and the cached
     # token), so a secret corrected in place is used without waiting for the container to end.
-    from step_lambdas.chunk_sync import ChunkSyncRequest, forget_client, pipedrive_client
+    from step_lambdas.chunk_sync import forget_client, pipedrive_client
+    from step_lambdas.contract.events import ChunkSyncRequest
 
     clear_token_cache()
     reads = []

@@ -6,9 +6,11 @@ import json
 
 import pytest
 
-from step_lambdas import chunking, layout
+from step_lambdas import chunking
+from step_lambdas.contract import layout
 from step_lambdas.chunking import ChunkWriter, RecordTooLarge, chunk_size_for_rate
-from step_lambdas.export import ExportRequest, ExportOutOfTime, InvalidExportRequest, run_export
+from step_lambdas.contract.events import ExportRequest, InvalidExportRequest
+from step_lambdas.export import ExportOutOfTime, planned_chunk_size, run_export
 from step_lambdas.fields import converter_for, row_converter
 from step_lambdas.handlers import query_executor
 from step_lambdas.record_mapping import ContractCheck, FieldMappingError, RecordMapping
@@ -147,7 +149,7 @@ def test_a_bad_rate_is_refused(requests, per_seconds):
 
 def test_no_chunk_size_means_computed_from_the_rate():
     request = ExportRequest.from_event(event(chunk_size=None))
-    assert request.planned_chunk_size() == chunk_size_for_rate(20, 2)
+    assert planned_chunk_size(request) == chunk_size_for_rate(20, 2)
 
 
 # -- chunk boundaries -------------------------------------------------------------------
@@ -304,7 +306,7 @@ def test_a_statement_without_a_result_set_is_refused():
 # -- input ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("overrides, message", [
-    (dict(query={"sql": "select 1"}), "query: 'database' must be a non-empty string"),
+    (dict(query={"sql": "select 1"}), "query: database must be a non-empty string, got None"),
     (dict(target={"field_mapping": {}}), "target.external_id_field"),
     (dict(target={"external_id_field": "X", "field_mapping": {"a": 1}}), "target.field_mapping"),
     (dict(output={"prefix": "x"}), "'output' must be an object with a non-empty 'bucket'"),

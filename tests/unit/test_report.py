@@ -7,10 +7,11 @@ import json
 
 import pytest
 
-from step_lambdas import layout
+from step_lambdas.contract import layout
 from step_lambdas.handlers import report as report_handler
-from step_lambdas.reporting import InvalidReportRequest, ReportRequest, chunk_totals, make_report
-from step_lambdas.results import (
+from step_lambdas.contract.events import InvalidReportRequest, ReportRequest
+from step_lambdas.reporting import chunk_totals, make_report
+from step_lambdas.contract.results import (
     InvalidSegmentResult,
     SegmentCounts,
     SegmentResult,

@@ -7,7 +7,7 @@ from botocore.exceptions import ClientError
 
 from step_lambdas.handlers import statement_start
 from step_lambdas.statement_results import QueryRejected, RedshiftSecretUnreadable, start_query
-from step_lambdas.warehouse import StatementSpec
+from step_lambdas.contract.events import StatementSpec
 
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:redshift/etl-AbCdEf"
 STATEMENT = {"sql": "select 1", "database": "dev", "cluster_identifier": "c1", "secret_arn": SECRET_ARN}

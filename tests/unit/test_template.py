@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 import json
 import re
@@ -130,14 +129,14 @@ def test_bucket_is_encrypted_private_and_expires_runs_but_never_the_sync_state(t
 
 def test_prefixes_are_the_operator_defaults():
     """The policies' prefixes must cover where ChunkedIteratorOperator writes by default."""
+    from step_lambdas.contract import defaults
+
+    assert defaults.RUNS_PREFIX.startswith(render_template.RUNS_PREFIX)
+    assert defaults.SYNC_STATE_PREFIX.startswith(render_template.SYNC_STATE_PREFIX)
     source = (ROOT / "plugins/step_patterns/operators/chunked_iterator.py").read_text()
-    constants = {node.targets[0].id: node.value.value for node in ast.parse(source).body
-                 if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
-                 and isinstance(node.value, ast.Constant)}
-    assert constants["DEFAULT_PREFIX"].startswith(render_template.RUNS_PREFIX)
-    assert constants["DEFAULT_STATE_PREFIX"].startswith(render_template.SYNC_STATE_PREFIX)
+    assert "defaults.RUNS_PREFIX" in source and "defaults.SYNC_STATE_PREFIX" in source
     base = (ROOT / "plugins/step_patterns/operators/base.py").read_text()
-    assert 'stable_name("step-patterns", ' in base  # machine names start with STATE_MACHINE_PREFIX
+    assert "stable_name(defaults.MACHINE_NAME_PREFIX, " in base  # machine names start with STATE_MACHINE_PREFIX
 
 
 def test_the_airflow_variable_output_has_the_sandbox_s_keys_plus_the_function_prefix(template):

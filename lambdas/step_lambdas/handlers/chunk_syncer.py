@@ -5,7 +5,8 @@ Named errors: ``InvalidChunkRequest``, ``ChunkObjectInvalid``, ``DailyBudgetExce
 """
 
 from step_lambdas.aws import client
-from step_lambdas.chunk_sync import ChunkSyncRequest, sync_chunk
+from step_lambdas.chunk_sync import sync_chunk
+from step_lambdas.contract.events import ChunkSyncRequest
 
 
 def handler(event, context):

@@ -8,7 +8,8 @@ plus ``"items"`` (the manifest entries) when ``map_mode`` is ``INLINE``. Named e
 """
 
 from step_lambdas.aws import client
-from step_lambdas.export import ExportRequest, run_export
+from step_lambdas.contract.events import ExportRequest
+from step_lambdas.export import run_export
 
 
 def handler(event, context):

@@ -17,11 +17,12 @@ create, are folded into the snapshot the next run loads in one read.
 
 import datetime as dt
 
-from step_lambdas import layout
+from step_lambdas.contract import layout
 from step_lambdas.aws import client
 from step_lambdas.pipedrive import S3SyncState
-from step_lambdas.error_text import caught_error_text
-from step_lambdas.reporting import ChunksNotSynced, ReportRequest, make_report
+from step_lambdas.contract.error_text import caught_error_text
+from step_lambdas.contract.events import ReportRequest
+from step_lambdas.reporting import ChunksNotSynced, make_report
 
 
 def handler(event, context):

@@ -6,7 +6,7 @@ and ``RedshiftSecretUnreadable`` (it could not use secret_arn), each with the AP
 
 from step_lambdas.aws import client
 from step_lambdas.statement_results import start_query
-from step_lambdas.warehouse import StatementSpec
+from step_lambdas.contract.events import StatementSpec
 
 
 def handler(event, context):

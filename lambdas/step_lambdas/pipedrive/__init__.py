@@ -23,7 +23,7 @@ from .errors import (
     StopRun,
 )
 from .limiter import SlidingWindowLimiter
-from .rate import parse_rate
+from step_lambdas.contract.rate import parse_rate
 from .records import DealRecord, FieldCatalog, FieldError, InvalidRecord, RecordValidator
 from .sync_state import LocalFileSyncState, S3SyncState, StateEntry, SyncState
 from .token import ENV_VAR as TOKEN_ENV_VAR, TokenNotConfigured, load_api_token

@@ -15,6 +15,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
+from step_lambdas.contract.checks import is_int as _is_int
+from step_lambdas.contract.checks import is_number as _is_number
+
 _INT = "integer"
 _NUMBER = "number"
 # Pipedrive refuses longer text with HTTP 400: a deal title ('"title" length must be less than
@@ -24,14 +27,6 @@ _NUMBER = "number"
 MAX_CHARACTERS = 255
 LIMITED_DEAL_FIELDS = frozenset({"title"})
 LIMITED_CUSTOM_TYPES = frozenset({"varchar", "varchar_auto", "phone"})
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _is_date(value: Any) -> bool:

@@ -18,8 +18,9 @@ else to ``HoldBackoff`` (keep waiting ``max``). Both count the poll.
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import Any, Mapping
+
+from step_lambdas.contract import checks
 
 from .conditions import Condition
 from .paths import Intrinsic, JsonPath
@@ -34,19 +35,22 @@ GROW_BACKOFF = "GrowBackoff"
 HOLD_BACKOFF = "HoldBackoff"
 
 
-def backoff_schedule(min_seconds: int, max_seconds: int, factor: float) -> tuple[int, ...]:
+def backoff_schedule(min_seconds: int, max_seconds: int, factor: float,
+                     names: Mapping[str, str] | None = None) -> tuple[int, ...]:
     """Waits from ``min_seconds`` growing by ``factor`` up to and including ``max_seconds``.
+
+    ``names`` maps ``min_seconds``/``max_seconds``/``factor`` to what the caller's user calls
+    them (an operator's parameters), for the error messages.
 
     >>> backoff_schedule(2, 60, 2.0)
     (2, 4, 8, 16, 32, 60)
     """
+    named = {"min_seconds": "min_seconds", "max_seconds": "max_seconds", "factor": "factor", **(names or {})}
     for name, value in (("min_seconds", min_seconds), ("max_seconds", max_seconds)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a whole number of seconds >= 1, got {value!r}")
+        checks.integer(named[name], value, 1, says="a whole number of seconds >= 1")
     if min_seconds > max_seconds:
-        raise ValueError(f"min_seconds ({min_seconds}) must not exceed max_seconds ({max_seconds})")
-    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor >= 1.0 or math.isinf(factor):
-        raise ValueError(f"factor must be a finite number >= 1.0, got {factor!r}")
+        raise ValueError(f"{named['min_seconds']} ({min_seconds}) must not exceed {named['max_seconds']} ({max_seconds})")
+    checks.number(named["factor"], factor, 1.0, says="a finite number >= 1.0")
     if factor == 1.0 or min_seconds == max_seconds:
         return (min_seconds,) if factor == 1.0 else (max_seconds,)
     schedule: list[int] = []
@@ -58,7 +62,7 @@ def backoff_schedule(min_seconds: int, max_seconds: int, factor: float) -> tuple
             return tuple(schedule)
         if len(schedule) >= MAX_SCHEDULE_STEPS:
             raise ValueError(
-                f"factor {factor} grows {min_seconds}s to {max_seconds}s in more than "
+                f"{named['factor']} {factor} grows {min_seconds}s to {max_seconds}s in more than "
                 f"{MAX_SCHEDULE_STEPS} steps; use a larger factor or a narrower range"
             )
         exact *= factor

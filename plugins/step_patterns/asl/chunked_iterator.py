@@ -26,6 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from step_lambdas.contract import checks
+from step_lambdas.contract.events import ChunkSyncRequest, ReportRequest
+
 from .conditions import Condition
 from .integrations import (
     LAMBDA_INVOKE,
@@ -63,8 +66,7 @@ SYNC_RESULT_FIELDS = ("done", "cursor", "counts")
 # of the same chunk creates nothing twice.
 IDEMPOTENT_RERUN_ERRORS = ("Sandbox.Timedout", "Runtime.ExitError", "Lambda.Unknown")
 
-MapMode = Literal["DISTRIBUTED", "INLINE"]
-MAX_CONCURRENCY = {"DISTRIBUTED": 10_000, "INLINE": 40}  # Step Functions' limits per Map mode
+MapMode = Literal["DISTRIBUTED", "INLINE"]  # checks.MAP_MODES; their limits: checks.MAX_MAP_CONCURRENCY
 
 
 @dataclass(frozen=True)
@@ -92,22 +94,11 @@ class ChunkedIteratorSettings:
             value = getattr(self, name)
             if not isinstance(value, str) or not value.startswith("arn:"):
                 raise ValueError(f"{name} must be a Lambda ARN, got {value!r}")
-        if self.map_mode not in ("DISTRIBUTED", "INLINE"):
-            raise ValueError(f"map_mode must be 'DISTRIBUTED' or 'INLINE', got {self.map_mode!r}")
-        limit = MAX_CONCURRENCY[self.map_mode]
-        if isinstance(self.max_concurrency, bool) or not isinstance(self.max_concurrency, int) or not 1 <= self.max_concurrency <= limit:
-            raise ValueError(
-                f"max_concurrency must be an integer in [1, {limit}] for a {self.map_mode} Map, got {self.max_concurrency!r}"
-            )
-        percentage = self.tolerated_failure_percentage
-        if isinstance(percentage, bool) or not isinstance(percentage, (int, float)) or not 0 <= percentage <= 100:
-            raise ValueError(f"tolerated_failure_percentage must be a number in [0, 100], got {percentage!r}")
-        if percentage and self.map_mode == "INLINE":
+        checks.map_concurrency("max_concurrency", self.max_concurrency, self.map_mode)
+        if checks.number("tolerated_failure_percentage", self.tolerated_failure_percentage, 0, 100) and self.map_mode == "INLINE":
             raise ValueError("tolerated_failure_percentage needs map_mode='DISTRIBUTED' (an INLINE Map fails on any failure)")
-        if isinstance(self.chunk_rerun_attempts, bool) or not isinstance(self.chunk_rerun_attempts, int) or not 0 <= self.chunk_rerun_attempts <= 10:
-            raise ValueError(f"chunk_rerun_attempts must be an integer in [0, 10], got {self.chunk_rerun_attempts!r}")
-        if not isinstance(self.timeout_seconds, int) or not 1 <= self.timeout_seconds <= 31_536_000:
-            raise ValueError(f"timeout_seconds must be an integer in [1, 31536000], got {self.timeout_seconds!r}")
+        checks.integer("chunk_rerun_attempts", self.chunk_rerun_attempts, 0, 10)
+        checks.execution_timeout("timeout_seconds", self.timeout_seconds)
 
 
 def build_chunked_iterator(settings: ChunkedIteratorSettings) -> StateMachine:
@@ -133,15 +124,12 @@ def build_chunked_iterator(settings: ChunkedIteratorSettings) -> StateMachine:
 
 def _report(settings: ChunkedIteratorSettings, retry: Retry, name: str, *, catch_to: str, comment: str,
             sync_error: bool = False) -> Task:
-    payload = {
-        "export": JsonPath(EXPORT_PATH),
-        "output": JsonPath("$.output"),
-        "execution_name": JsonPath("$$.Execution.Name"),
-        "execution_start_time": JsonPath("$$.Execution.StartTime"),
-    }
+    sources = {"export": EXPORT_PATH, "output": "$.output", "execution_name": "$$.Execution.Name",
+               "execution_start_time": "$$.Execution.StartTime"}
+    payload = {name: JsonPath(sources[name]) for name in ReportRequest.EVENT_FIELDS}
     flow: dict = dict(output_path="$.Payload")  # the report is the execution output
     if sync_error:
-        payload["sync_error"] = JsonPath("$.error")
+        payload[ReportRequest.SYNC_ERROR_FIELD] = JsonPath("$.error")
         # The Lambda raises ChunksNotSynced, caught into the Fail state; were it ever to return,
         # the Map's own error (kept at $.error) still fails the execution: never a success.
         flow = dict(result_path=None, next=catch_to)
@@ -173,6 +161,15 @@ def _run_query(settings: ChunkedIteratorSettings, retry: Retry) -> Task:
     )
 
 
+def _chunk_sync_event(**sources) -> dict:
+    """The chunk syncer's event (the contract's fields), each taken from the same field of the
+    iteration's state unless ``sources`` says otherwise."""
+    unknown = set(sources) - set(ChunkSyncRequest.EVENT_FIELDS)
+    if unknown:
+        raise ValueError(f"the chunk syncer's event has no field {', '.join(sorted(unknown))}")
+    return {name: sources.get(name, JsonPath(f"$.{name}")) for name in ChunkSyncRequest.EVENT_FIELDS}
+
+
 def _sync_chunks(settings: ChunkedIteratorSettings, retry: Retry) -> Map:
     chunk_retry = [retry]
     if settings.chunk_rerun_attempts:
@@ -191,16 +188,7 @@ def _sync_chunks(settings: ChunkedIteratorSettings, retry: Retry) -> Map:
                 name=SYNC_CHUNK,
                 comment="The chunk syncer upserts one chunk's records from the cursor on, until done or short of time.",
                 resource=LAMBDA_INVOKE,
-                parameters={
-                    "FunctionName": settings.chunk_syncer_arn,
-                    "Payload": {
-                        "chunk": JsonPath("$.chunk"),
-                        "cursor": JsonPath("$.cursor"),
-                        "target": JsonPath("$.target"),
-                        "output": JsonPath("$.output"),
-                        "execution_arn": JsonPath("$.execution_arn"),
-                    },
-                },
+                parameters={"FunctionName": settings.chunk_syncer_arn, "Payload": _chunk_sync_event()},
                 result_selector=lambda_payload_selector(SYNC_RESULT_FIELDS),
                 result_path="$.sync",
                 retry=tuple(chunk_retry),
@@ -224,13 +212,7 @@ def _sync_chunks(settings: ChunkedIteratorSettings, retry: Retry) -> Map:
             Pass(
                 name=CONTINUE_CHUNK,
                 comment="Same chunk again, from the cursor the syncer returned.",
-                parameters={
-                    "chunk": JsonPath("$.chunk"),
-                    "cursor": JsonPath("$.sync.cursor"),
-                    "target": JsonPath("$.target"),
-                    "output": JsonPath("$.output"),
-                    "execution_arn": JsonPath("$.execution_arn"),
-                },
+                parameters=_chunk_sync_event(cursor=JsonPath("$.sync.cursor")),
                 next=SYNC_CHUNK,
             ),
             Succeed(name=CHUNK_SYNCED, output_path="$.sync"),
@@ -245,16 +227,14 @@ def _sync_chunks(settings: ChunkedIteratorSettings, retry: Retry) -> Map:
             ),
         ),
     )
-    item_selector = {
-        "chunk": JsonPath("$$.Map.Item.Value"),
-        "cursor": 0,
-        "target": JsonPath("$.target"),
-        "output": JsonPath("$.output"),
+    item_selector = _chunk_sync_event(
+        chunk=JsonPath("$$.Map.Item.Value"),
+        cursor=0,
         # The run's own execution (the item selector is evaluated in the parent, also for a
         # DISTRIBUTED Map): the syncer polls it and stops sending once it is stopped, since
         # StopExecution does not interrupt a Lambda invocation in flight.
-        "execution_arn": JsonPath("$$.Execution.Id"),
-    }
+        execution_arn=JsonPath("$$.Execution.Id"),
+    )
     common = dict(
         name=SYNC_CHUNKS,
         comment="One iteration per chunk; per-chunk results go to S3, not into the state payload (256 KiB cap).",

@@ -7,7 +7,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .states import MAX_SECONDS, State, all_states_of
+from step_lambdas.contract import checks
+
+from .states import State, all_states_of
 
 
 class InvalidStateMachine(ValueError):
@@ -79,8 +81,11 @@ class StateMachine:
     timeout_seconds: int | None = None
 
     def __post_init__(self) -> None:
-        if self.timeout_seconds is not None and not 1 <= self.timeout_seconds <= MAX_SECONDS:
-            raise InvalidStateMachine(f"TimeoutSeconds must be in [1, {MAX_SECONDS}], got {self.timeout_seconds}")
+        if self.timeout_seconds is not None:
+            try:
+                checks.execution_timeout("TimeoutSeconds", self.timeout_seconds)
+            except ValueError as error:
+                raise InvalidStateMachine(str(error)) from None
         # Names must be unique across the whole machine, Map processors included, so that
         # execution history and diagrams never leave a doubt which state is meant.
         names = [s.name for top in self.graph.states for s in all_states_of(top)]

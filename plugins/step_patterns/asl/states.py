@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from step_lambdas.contract import checks
+
 from .conditions import Condition
 from .paths import Intrinsic, JsonPath, render_template
 
@@ -23,8 +25,7 @@ def _check_name(name: str) -> None:
 
 
 def _check_seconds(what: str, value: int, minimum: int = 0) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_SECONDS:
-        raise ValueError(f"{what} must be an integer in [{minimum}, {MAX_SECONDS}], got {value!r}")
+    checks.integer(what, value, minimum, MAX_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -323,22 +324,18 @@ class Map(_Continuing):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        checks.map_mode(f"{self.name}: mode", self.mode)
         if self.mode == "INLINE":
             if self.item_reader is not None:
                 raise ValueError(f"{self.name}: an INLINE Map reads ItemsPath, not an ItemReader")
             if self.tolerated_failure_percentage:
                 raise ValueError(f"{self.name}: ToleratedFailurePercentage needs a DISTRIBUTED Map")
-        elif self.mode == "DISTRIBUTED":
-            if self.item_reader is None or self.items_path is not None:
-                raise ValueError(f"{self.name}: a DISTRIBUTED Map reads its items with an ItemReader")
-        else:
-            raise ValueError(f"{self.name}: mode must be INLINE or DISTRIBUTED, got {self.mode!r}")
+        elif self.item_reader is None or self.items_path is not None:
+            raise ValueError(f"{self.name}: a DISTRIBUTED Map reads its items with an ItemReader")
         if self.items_path is not None:
             JsonPath(self.items_path)
         _check_seconds(f"{self.name}: MaxConcurrency", self.max_concurrency)
-        percentage = self.tolerated_failure_percentage
-        if isinstance(percentage, bool) or not isinstance(percentage, (int, float)) or not 0 <= percentage <= 100:
-            raise ValueError(f"{self.name}: ToleratedFailurePercentage must be in [0, 100], got {percentage!r}")
+        checks.number(f"{self.name}: ToleratedFailurePercentage", self.tolerated_failure_percentage, 0, 100)
 
     def edges(self) -> list[Edge]:
         return super().edges() + _catch_edges(self.catch)

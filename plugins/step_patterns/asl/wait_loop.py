@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from step_lambdas.contract import checks
+
 from . import backoff
 from .backoff import POLL_PATH, backoff_schedule
 from .conditions import Condition
@@ -112,6 +114,9 @@ class WaitLoopSettings:
     max_polls: int = 600
     timeout_seconds: int = 36_000
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # What the caller's user calls the poll settings (e.g. an operator's parameter names), for
+    # the error messages: (("min_seconds", "min_poll_seconds"), ...).
+    names: tuple[tuple[str, str], ...] = ()
     comment: str = "Wait-state loop: run a Redshift statement through the Data API and poll it with exponential backoff."
 
     def __post_init__(self) -> None:
@@ -128,23 +133,22 @@ class WaitLoopSettings:
             raise ValueError(f"sdk_auth must be 'secret_arn', 'db_user' or 'iam', got {self.sdk_auth!r}")
         if self.variant == "sdk" and self.sdk_auth == "db_user" and self.sdk_target == "workgroup":
             raise ValueError("sdk_auth='db_user' only works with a provisioned cluster, not a workgroup")
-        backoff_schedule(self.min_seconds, self.max_seconds, self.factor)  # raises on bad backoff
-        if isinstance(self.max_polls, bool) or not isinstance(self.max_polls, int) or self.max_polls < 1:
-            raise ValueError(f"max_polls (the poll budget) must be an integer >= 1, got {self.max_polls!r}")
-        if not isinstance(self.timeout_seconds, int) or not 1 <= self.timeout_seconds <= 31_536_000:
-            raise ValueError(
-                f"timeout_seconds must be an integer in [1, 31536000] (a Standard execution lasts "
-                f"at most a year), got {self.timeout_seconds!r}"
-            )
+        self.schedule  # noqa: B018 - raises on bad backoff
+        checks.integer(self.named("max_polls"), self.max_polls, says="an integer >= 1 (the poll budget)")
+        checks.execution_timeout(self.named("timeout_seconds"), self.timeout_seconds)
         if self.timeout_seconds <= self.min_seconds:
             raise ValueError(
-                f"timeout_seconds ({self.timeout_seconds}) must exceed min_seconds ({self.min_seconds}): "
-                "the execution would time out before its first poll"
+                f"{self.named('timeout_seconds')} ({self.timeout_seconds}) must exceed "
+                f"{self.named('min_seconds')} ({self.min_seconds}): the execution would time out before its first poll"
             )
+
+    def named(self, setting: str) -> str:
+        """The name the caller's user knows ``setting`` by."""
+        return dict(self.names).get(setting, setting)
 
     @property
     def schedule(self) -> tuple[int, ...]:
-        return backoff_schedule(self.min_seconds, self.max_seconds, self.factor)
+        return backoff_schedule(self.min_seconds, self.max_seconds, self.factor, dict(self.names))
 
 
 @dataclass(frozen=True)
@@ -171,10 +175,10 @@ def build_wait_loop(settings: WaitLoopSettings) -> StateMachine:
     budget = history_budget(settings, states)
     if budget.worst_case > budget.limit:
         raise ValueError(
-            f"max_polls={settings.max_polls} can cost {budget.worst_case} history events "
+            f"{settings.named('max_polls')}={settings.max_polls} can cost {budget.worst_case} history events "
             f"({budget.events_per_poll} per poll with retries), over the safe budget of {budget.limit} "
-            f"(80% of the 25,000-event cap); use max_polls <= {budget.max_safe_polls} "
-            "(a larger max_seconds covers the same time in fewer polls) or fewer retry attempts"
+            f"(80% of the 25,000-event cap); use {settings.named('max_polls')} <= {budget.max_safe_polls} "
+            f"(a larger {settings.named('max_seconds')} covers the same time in fewer polls) or fewer retry attempts"
         )
     return StateMachine(
         graph=StateGraph(start_at=START_STATEMENT, states=tuple(states)),

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from step_lambdas.contract import checks
 from step_patterns.asl import (
     ChunkedIteratorSettings,
     RetryPolicy,
@@ -67,7 +68,7 @@ def register(subparsers) -> None:
     chunked.add_argument("--query-executor-arn", default=PLACEHOLDER_ARN.format("query-executor"))
     chunked.add_argument("--chunk-syncer-arn", default=PLACEHOLDER_ARN.format("chunk-syncer"))
     chunked.add_argument("--report-arn", default=PLACEHOLDER_ARN.format("report"))
-    chunked.add_argument("--map-mode", choices=("DISTRIBUTED", "INLINE"), default=_default(ChunkedIteratorSettings, "map_mode"))
+    chunked.add_argument("--map-mode", choices=checks.MAP_MODES, default=_default(ChunkedIteratorSettings, "map_mode"))
     for name, kind, help_text in (
         ("max_concurrency", int, "chunks synced at once"),
         ("tolerated_failure_percentage", float, "share of chunks allowed to fail (DISTRIBUTED)"),

@@ -17,7 +17,8 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowException
 
-from step_lambdas.error_text import readable_cause
+from step_lambdas.contract import checks, defaults
+from step_lambdas.contract.error_text import readable_cause
 from step_patterns.connections import ConnectionProblem, OwnedSecretsHook
 from step_patterns.hooks import StartedExecution, StepPatternsHook, stop_quietly
 from step_patterns.naming import stable_name
@@ -70,21 +71,18 @@ class StateMachineOperator(AwsBaseOperator[StepPatternsHook]):
         *,
         role_arn: str,
         state_machine_name: str | None = None,
-        function_prefix: str = "step-patterns",
+        function_prefix: str = defaults.FUNCTION_PREFIX,
         poll_interval: float = 10.0,
         deferral_timeout: timedelta | None = None,
         on_failed_execution: str = "redrive",
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) or poll_interval <= 0:
-            raise ValueError(f"{self.task_id}: poll_interval must be a number of seconds > 0, got {poll_interval!r}")
-        if on_failed_execution not in ON_FAILED_EXECUTION:
-            raise ValueError(
-                f"{self.task_id}: on_failed_execution must be one of {ON_FAILED_EXECUTION}, got {on_failed_execution!r}"
-            )
-        if deferral_timeout is not None and not isinstance(deferral_timeout, timedelta):
-            raise ValueError(f"{self.task_id}: deferral_timeout must be a datetime.timedelta, got {deferral_timeout!r}")
+        with self.checking() as check:
+            check(checks.number, "poll_interval", poll_interval, exclusive=True, says="a number of seconds > 0")
+            check(checks.one_of, "on_failed_execution", on_failed_execution, ON_FAILED_EXECUTION)
+            if deferral_timeout is not None and not isinstance(deferral_timeout, timedelta):
+                check.refuse(f"deferral_timeout must be a datetime.timedelta, got {deferral_timeout!r}")
         self.on_failed_execution = on_failed_execution
         self.role_arn = role_arn
         self.state_machine_name = state_machine_name
@@ -103,12 +101,22 @@ class StateMachineOperator(AwsBaseOperator[StepPatternsHook]):
         """The XCom value of a successful execution (default: its output)."""
         return output
 
+    def check_values(self, *, rendered: bool) -> None:
+        """Check the parameters that may be templated: with ``rendered=False`` (``__init__``)
+        literal values only, with ``rendered=True`` (``execute``) the rendered ones, with the
+        same checks (see :meth:`checking`). Default: nothing to check."""
+
+    def checking(self, *, rendered: bool = True) -> "ParameterChecks":
+        """Collect the problems of several checks; on leaving, one ValueError names them all,
+        starting with the task id. Templated values are left for ``execute`` unless ``rendered``."""
+        return ParameterChecks(self, rendered)
+
     def function_arn(self, key: str) -> str:
-        """ARN of a bundle function (``key`` as in ``step_lambdas.manifest``) in this account."""
+        """ARN of a bundle function (``key`` as in ``step_lambdas.contract.defaults``) in this account."""
         hook = self.hook
         return (
             f"arn:{hook.conn_partition}:lambda:{hook.conn_region_name}:{hook.account_id}:"
-            f"function:{self.function_prefix}-{key}"
+            f"function:{defaults.function_name(key, self.function_prefix)}"
         )
 
     def resolve_connections(self, secrets: OwnedSecretsHook) -> None:
@@ -116,6 +124,7 @@ class StateMachineOperator(AwsBaseOperator[StepPatternsHook]):
 
     # -- the shared flow ------------------------------------------------
     def execute(self, context: Context) -> Any:
+        self.check_values(rendered=True)  # before the connections fill in what they stand for
         try:
             self.resolve_connections(OwnedSecretsHook(
                 aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
@@ -123,7 +132,7 @@ class StateMachineOperator(AwsBaseOperator[StepPatternsHook]):
             ))
         except ConnectionProblem as problem:
             raise AirflowException(f"{self.task_id}: {problem}") from None
-        machine_name = self.state_machine_name or stable_name("step-patterns", self.dag_id, self.task_id)
+        machine_name = self.state_machine_name or stable_name(defaults.MACHINE_NAME_PREFIX, self.dag_id, self.task_id)
         machine_arn, _ = self.hook.ensure_state_machine(machine_name, self.build_definition(), self.role_arn)
         self._persist_link(StateMachineDetailsLink, context, state_machine_arn=machine_arn)
 
@@ -214,6 +223,39 @@ class StateMachineOperator(AwsBaseOperator[StepPatternsHook]):
             aws_partition=self.hook.conn_partition,
             **arn,
         )
+
+
+class ParameterChecks:
+    """``with operator.checking() as check: check(rule, name, value, ...)``: runs each contract
+    rule (``rule(name, value, ...)``), keeps what it returns in ``check.values[name]`` and
+    collects the problems; a templated field's value (Jinja) is left for ``execute`` unless
+    rendered. On leaving: one ValueError ``"<task_id>: <problem>; <problem>"``."""
+
+    def __init__(self, operator: StateMachineOperator, rendered: bool):
+        self._operator, self._rendered = operator, rendered
+        self.problems: list[str] = []
+        self.values: dict[str, Any] = {}
+
+    def __call__(self, rule, name: str, value: Any, *args, **kwargs) -> bool:
+        """True when ``value`` passed ``rule``; False when it failed or waits for rendering."""
+        if not self._rendered and name in self._operator.template_fields and checks.is_templated(value):
+            return False
+        try:
+            self.values[name] = rule(name, value, *args, **kwargs)
+        except ValueError as error:
+            self.problems.append(str(error))
+            return False
+        return True
+
+    def refuse(self, problem: str) -> None:
+        self.problems.append(problem)
+
+    def __enter__(self) -> "ParameterChecks":
+        return self
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        if error_type is None and self.problems:
+            raise ValueError(f"{self._operator.task_id}: " + "; ".join(self.problems))
 
 
 def describe_failure(event: dict[str, Any]) -> str:

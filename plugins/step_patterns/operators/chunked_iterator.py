@@ -7,16 +7,21 @@ from typing import Any
 
 from airflow.sdk import Context
 
-from step_lambdas.pipedrive.rate import parse_rate
+from step_lambdas.contract import checks, defaults
+from step_lambdas.contract.events import DEFAULT_SYNC_CONCURRENCY
+from step_lambdas.contract.rate import RateShare, parse_rate
 from step_patterns.asl import ChunkedIteratorSettings, build_chunked_iterator
-from step_patterns.asl.chunked_iterator import MAX_CONCURRENCY
 from step_patterns.connections import PIPEDRIVE_DEFAULT_BASE_URL, OwnedSecretsHook, PipedriveHook
 from step_patterns.operators.base import ExecutionFailed, StateMachineOperator
 from step_patterns.operators.statement import STATEMENT_TEMPLATE_FIELDS, RedshiftStatementMixin
 
-MAP_MODES = ("DISTRIBUTED", "INLINE")
-DEFAULT_PREFIX = "step-patterns/runs/{dag_id}/{task_id}/{{{{ data_interval_start | ds }}}}"
-DEFAULT_STATE_PREFIX = "step-patterns/sync-state/{dag_id}/{task_id}"
+
+def _rate(name: str, value: Any) -> tuple[int, float]:
+    return parse_rate(value, name)
+
+
+def _rate_share(name: str, value: str, syncers: int) -> RateShare:
+    return RateShare.split(value, syncers, name)
 
 
 class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
@@ -32,6 +37,9 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
     Statement parameters: see :class:`~step_patterns.operators.statement.RedshiftStatementMixin`.
     The SQL should ``ORDER BY`` the external id (chunks are then the same on a rerun).
 
+    Literal values are checked when the DAG is parsed; templated ones (Jinja) when the task
+    runs, after rendering, by the same checks (``step_lambdas.contract.checks``).
+
     :param pipedrive_secret_arn: Secrets Manager secret holding the Pipedrive API token (the
         raw token or ``{"api_token": ...}``). Only the ARN travels; never the token. Or:
     :param pipedrive_conn_id: a ``pipedrive`` Airflow connection (give exactly one of the two). The
@@ -42,13 +50,14 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
         connection, else ``https://api.pipedrive.com``).
     :param external_id_field: name (or 40-char key) of the Deal custom field that stores the
         warehouse key.
-    :param field_mapping: query column -> Deal field, ``external_id``, or custom field name.
+    :param field_mapping: query column -> Deal field, ``external_id``, or custom field name
+        (templated: a dict, or text holding one, e.g. ``"{{ var.value.mapping }}"``).
     :param bucket: S3 bucket for chunks, results and sync state (templated).
     :param prefix: S3 prefix of this run (templated; default per DAG, task and data interval,
         so a backfilled day writes under its own prefix).
     :param sync_state_prefix: S3 prefix of the sync state shared by all runs of this task.
-    :param rate: Pipedrive's burst limit as ``N/Ws`` (e.g. ``"20/2s"``); split evenly between
-        concurrent chunk syncers.
+    :param rate: Pipedrive's burst limit as ``N/Ws`` (e.g. ``"20/2s"``; templated); split evenly
+        between concurrent chunk syncers.
     :param concurrency: requests in flight per chunk syncer (latency must not waste the budget).
     :param chunk_size: records per chunk; default computed from the rate and the syncer's
         time budget.
@@ -61,7 +70,7 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
         *StateMachineOperator.template_fields,
         *STATEMENT_TEMPLATE_FIELDS,
         "pipedrive_secret_arn", "pipedrive_base_url", "bucket", "prefix", "sync_state_prefix",
-        "field_mapping",
+        "field_mapping", "rate",
     )
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"sql": "sql", "parameters": "json", "field_mapping": "json"}
@@ -85,8 +94,8 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
         field_mapping: dict[str, str] | None = None,
         prefix: str | None = None,
         sync_state_prefix: str | None = None,
-        rate: str = "20/2s",
-        concurrency: int = 8,
+        rate: str = defaults.DEFAULT_RATE,
+        concurrency: int = DEFAULT_SYNC_CONCURRENCY,
         chunk_size: int | None = None,
         map_mode: str = "DISTRIBUTED",
         max_concurrency: int = 1,
@@ -99,53 +108,14 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
             workgroup_name=workgroup_name, secret_arn=secret_arn, db_user=db_user, parameters=parameters,
             redshift_conn_id=redshift_conn_id,
         )
-        problems = []
-        try:
-            self.rate_limit, self.rate_window_s = parse_rate(rate)
-        except ValueError as error:
-            problems.append(str(error))
-        if map_mode not in MAP_MODES:
-            problems.append(f"map_mode must be one of {', '.join(MAP_MODES)}, got {map_mode!r}")
-        for name, value, minimum in (
-            ("concurrency", concurrency, 1),
-            ("max_concurrency", max_concurrency, 1),
-            ("max_failed_records", max_failed_records, 0),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                problems.append(f"{name} must be an integer >= {minimum}, got {value!r}")
-        if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
-            problems.append(f"chunk_size must be a positive integer or None (computed), got {chunk_size!r}")
-        if not problems and self.rate_limit < max_concurrency:
-            problems.append(
-                f"rate {rate} cannot be split between {max_concurrency} concurrent chunk syncers "
-                "(each needs at least 1 request per window)"
-            )
-        limit = MAX_CONCURRENCY.get(map_mode)
-        if limit and isinstance(max_concurrency, int) and max_concurrency > limit:
-            problems.append(f"max_concurrency must be at most {limit} with map_mode={map_mode!r} (Step Functions' limit), "
-                            f"got {max_concurrency}")
-        if bool(pipedrive_conn_id) == bool(pipedrive_secret_arn):
-            problems.append("give exactly one of pipedrive_conn_id (an Airflow connection) or pipedrive_secret_arn "
-                            "(a Secrets Manager secret); the token itself never travels")
-        if not isinstance(external_id_field, str) or not external_id_field.strip():
-            problems.append(f"external_id_field must name the Deal custom field holding the warehouse key, "
-                            f"got {external_id_field!r}")
-        if field_mapping is not None and not (
-            isinstance(field_mapping, dict)
-            and all(isinstance(k, str) and k and isinstance(v, str) and v for k, v in field_mapping.items())
-        ):
-            problems.append(f"field_mapping must map column names to Deal field names (text to text), "
-                            f"got {field_mapping!r}")
-        if problems:
-            raise ValueError(f"{self.task_id}: " + "; ".join(problems))
         self.pipedrive_secret_arn = pipedrive_secret_arn
         self.pipedrive_conn_id = pipedrive_conn_id
         self.pipedrive_base_url = pipedrive_base_url
         self.external_id_field = external_id_field
-        self.field_mapping = field_mapping or {}
+        self.field_mapping = field_mapping
         self.bucket = bucket
-        self.prefix = prefix or DEFAULT_PREFIX.format(dag_id=self.dag_id, task_id=self.task_id)
-        self.sync_state_prefix = sync_state_prefix or DEFAULT_STATE_PREFIX.format(
+        self.prefix = prefix or defaults.RUNS_PREFIX.format(dag_id=self.dag_id, task_id=self.task_id)
+        self.sync_state_prefix = sync_state_prefix or defaults.SYNC_STATE_PREFIX.format(
             dag_id=self.dag_id, task_id=self.task_id
         )
         self.rate = rate
@@ -154,6 +124,33 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
         self.map_mode = map_mode
         self.max_concurrency = max_concurrency
         self.max_failed_records = max_failed_records
+        self.check_values(rendered=False)
+
+    def check_values(self, *, rendered: bool) -> None:
+        """Refuse what the machine or a Lambda would refuse at run time: literal values when the
+        DAG is parsed, templated ones (``rate``, ``field_mapping``, ...) once rendered."""
+        with self.checking(rendered=rendered) as check:
+            rate_ok = check(_rate, "rate", self.rate)
+            mode_ok = check(checks.map_mode, "map_mode", self.map_mode)
+            check(checks.integer, "concurrency", self.concurrency, 1)
+            if mode_ok:
+                split_ok = check(checks.map_concurrency, "max_concurrency", self.max_concurrency, self.map_mode)
+            else:
+                split_ok = check(checks.integer, "max_concurrency", self.max_concurrency, 1)
+            check(checks.integer, "max_failed_records", self.max_failed_records, 0)
+            check(checks.optional_integer, "chunk_size", self.chunk_size, none="None (computed)")
+            if rate_ok and split_ok and not check.problems:
+                check(_rate_share, "rate", self.rate, self.max_concurrency)
+            if bool(self.pipedrive_conn_id) == bool(self.pipedrive_secret_arn):
+                check.refuse("give exactly one of pipedrive_conn_id (an Airflow connection) or pipedrive_secret_arn "
+                             "(a Secrets Manager secret); the token itself never travels")
+            check(checks.text, "external_id_field", self.external_id_field,
+                  what="the name of the Deal custom field holding the warehouse key")
+            check(checks.field_mapping, "field_mapping", self.field_mapping)
+        # what passed, parsed (what waits for rendering is set in execute)
+        self.rate_share = check.values.get("rate")
+        if "field_mapping" in check.values:
+            self.field_mapping = check.values["field_mapping"]
 
     def resolve_connections(self, secrets: OwnedSecretsHook) -> None:
         if self.pipedrive_conn_id:
@@ -181,7 +178,7 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
                 "pipedrive_secret_arn": self.pipedrive_secret_arn,
                 "pipedrive_base_url": self.pipedrive_base_url or PIPEDRIVE_DEFAULT_BASE_URL,
                 # each concurrent syncer gets its share, so together they stay under N
-                "rate": {"requests": self.rate_limit // self.max_concurrency, "per_seconds": self.rate_window_s},
+                "rate": self.rate_share.to_event(),
                 "concurrency": self.concurrency,
             },
             "output": {"bucket": self.bucket, "prefix": self.prefix, "sync_state_prefix": self.sync_state_prefix},
@@ -190,7 +187,8 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
         }
 
     def progress_source(self, context: Context) -> dict[str, Any]:
-        return {"bucket": self.bucket, "prefix": self.prefix, "limit_per_second": self.rate_limit / self.rate_window_s}
+        limit, window_s = parse_rate(self.rate)  # the whole rate, not one syncer's share
+        return {"bucket": self.bucket, "prefix": self.prefix, "limit_per_second": limit / window_s}
 
     def result_from_output(self, report: dict[str, Any]) -> dict[str, Any]:
         self.log.info(

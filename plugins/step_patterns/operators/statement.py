@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from step_lambdas.warehouse import parse_parameters
+from step_lambdas.contract import checks
+from step_lambdas.contract.events import StatementSpec, one_target, parse_parameters
 from step_patterns.connections import OwnedSecretsHook, RedshiftConnectionHook
 
 STATEMENT_TEMPLATE_FIELDS = (
@@ -31,6 +32,7 @@ class RedshiftStatementMixin:
 
     task_id: str
     dag_id: str
+    checking: Any  # StateMachineOperator.checking
 
     def init_statement(
         self,
@@ -44,16 +46,17 @@ class RedshiftStatementMixin:
         parameters: dict[str, Any] | list[dict[str, Any]] | None,
         redshift_conn_id: str | None = None,
     ) -> None:
-        if redshift_conn_id and (secret_arn or db_user):
-            raise ValueError(f"{self.task_id}: give either redshift_conn_id or secret_arn/db_user, not both")
-        # with a connection, the target may come from it instead
-        if (cluster_identifier and workgroup_name) or not (cluster_identifier or workgroup_name or redshift_conn_id):
-            raise ValueError(
-                f"{self.task_id}: give exactly one of cluster_identifier (provisioned cluster) "
-                "or workgroup_name (Redshift Serverless)"
-            )
-        if not sql or not isinstance(sql, str):
-            raise ValueError(f"{self.task_id}: sql must be a non-empty string")
+        with self.checking() as check:  # the rules the statement Lambdas apply (StatementSpec)
+            if redshift_conn_id and (secret_arn or db_user):
+                check.refuse("give either redshift_conn_id or secret_arn/db_user, not both")
+            if not (redshift_conn_id and not (cluster_identifier or workgroup_name)):
+                try:  # with a connection, the target may come from it instead
+                    one_target(cluster_identifier, workgroup_name)
+                except ValueError as error:
+                    check.refuse(str(error))
+            if not database and not redshift_conn_id:
+                check.refuse("database is required (or a redshift_conn_id whose Schema names it)")
+            check(checks.text, "sql", sql)
         self.sql = sql
         self.database = database
         self.cluster_identifier = cluster_identifier
@@ -62,8 +65,6 @@ class RedshiftStatementMixin:
         self.db_user = db_user
         self.parameters = parameters
         self.redshift_conn_id = redshift_conn_id
-        if not database and not redshift_conn_id:
-            raise ValueError(f"{self.task_id}: database is required (or a redshift_conn_id whose Schema names it)")
 
     def resolve_connections(self, secrets: OwnedSecretsHook) -> None:
         if self.redshift_conn_id:
@@ -77,14 +78,13 @@ class RedshiftStatementMixin:
 
     def statement_input(self) -> dict[str, Any]:
         """The statement as the statement-start and query-executor Lambdas read it."""
-        return {
-            "sql": self.sql,
-            # every value as text, as the Data API takes it (the SDK variant passes them as is)
-            "parameters": [{"name": n, "value": v} for n, v in parse_parameters(self.parameters)],
-            "database": self.database,
-            "cluster_identifier": self.cluster_identifier or None,
-            "workgroup_name": self.workgroup_name or None,
-            "secret_arn": self.secret_arn or None,
-            "db_user": self.db_user or None,
-            "statement_name": f"{self.dag_id}.{self.task_id}"[:500],
-        }
+        return StatementSpec(
+            sql=self.sql,
+            database=self.database,
+            cluster_identifier=self.cluster_identifier or None,
+            workgroup_name=self.workgroup_name or None,
+            secret_arn=self.secret_arn or None,
+            db_user=self.db_user or None,
+            statement_name=f"{self.dag_id}.{self.task_id}"[:500],
+            parameters=parse_parameters(self.parameters),
+        ).to_event()

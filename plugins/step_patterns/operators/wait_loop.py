@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import re
-
 from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import Context
 
+from step_lambdas.contract import checks
 from step_patterns.asl import WaitLoopSettings, build_wait_loop
 from step_patterns.operators.base import StateMachineOperator
 from step_patterns.operators.statement import STATEMENT_TEMPLATE_FIELDS, RedshiftStatementMixin
 
 VARIANTS = ("lambda", "sdk")
 _PLACEHOLDER_ARN = "arn:aws:lambda:us-east-1:000000000000:function:placeholder"
-_OPERATOR_NAMES = {"min_seconds": "min_poll_seconds", "max_seconds": "max_poll_seconds",
-                   "factor": "backoff_factor", "timeout_seconds": "machine_timeout_seconds"}
-_BUILDER_NAMES = re.compile(r"\b(" + "|".join(_OPERATOR_NAMES) + r")\b")
+# The builder's settings by the names of this operator's parameters, for its messages.
+_PARAMETER_NAMES = (("min_seconds", "min_poll_seconds"), ("max_seconds", "max_poll_seconds"),
+                    ("factor", "backoff_factor"), ("timeout_seconds", "machine_timeout_seconds"))
 
 
 class WaitLoopOperator(RedshiftStatementMixin, StateMachineOperator):
@@ -69,20 +68,19 @@ class WaitLoopOperator(RedshiftStatementMixin, StateMachineOperator):
             workgroup_name=workgroup_name, secret_arn=secret_arn, db_user=db_user, parameters=parameters,
             redshift_conn_id=redshift_conn_id,
         )
-        if variant not in VARIANTS:
-            raise ValueError(f"{self.task_id}: variant must be one of {VARIANTS}, got {variant!r}")
+        with self.checking() as check:
+            check(checks.one_of, "variant", variant, VARIANTS)
         self.variant = variant
         self.min_poll_seconds = min_poll_seconds
         self.max_poll_seconds = max_poll_seconds
         self.backoff_factor = backoff_factor
         self.max_polls = max_polls
         self.machine_timeout_seconds = machine_timeout_seconds
-        try:  # refuse bad poll settings when the DAG is parsed, not when it runs
-            self._settings(_PLACEHOLDER_ARN, _PLACEHOLDER_ARN)
-        except ValueError as error:
-            # the builder names its settings its own way; the DAG author wrote ours
-            said = _BUILDER_NAMES.sub(lambda m: _OPERATOR_NAMES[m.group(0)], str(error))
-            raise ValueError(f"{self.task_id}: {said}") from None
+        with self.checking() as check:  # bad poll settings are refused when the DAG is parsed
+            try:  # the builder checks them, by our parameter names (_PARAMETER_NAMES)
+                self._settings(_PLACEHOLDER_ARN, _PLACEHOLDER_ARN)
+            except ValueError as error:
+                check.refuse(str(error))
 
     def _settings(self, starter_arn: str, status_arn: str) -> WaitLoopSettings:
         if self.secret_arn:
@@ -103,6 +101,7 @@ class WaitLoopOperator(RedshiftStatementMixin, StateMachineOperator):
             factor=self.backoff_factor,
             max_polls=self.max_polls,
             timeout_seconds=self.machine_timeout_seconds,
+            names=_PARAMETER_NAMES,
         )
 
     def build_definition(self) -> dict[str, Any]:

@@ -17,10 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 
-from step_lambdas.error_text import readable_cause  # not via step_patterns.operators: that loads Airflow
+from step_lambdas.contract.defaults import RUNS_ROOT
+from step_lambdas.contract.error_text import readable_cause
+from step_lambdas.contract.results import read_segment_results
 
 SYNC_DAG = "redshift_to_pipedrive"
-RUNS_PREFIX = "step-patterns/runs/redshift_to_pipedrive/sync_leads"
+RUNS_PREFIX = f"{RUNS_ROOT}redshift_to_pipedrive/sync_leads"
 WAIT_LOOP_SQL = (
     "CREATE OR REPLACE TABLE leads_per_day AS "
     "SELECT CAST(created_at AS DATE) AS day, COUNT(*) AS leads, SUM(value) AS value "
@@ -144,14 +146,8 @@ def _busiest_window(times: list[float], window_s: float) -> int:
 
 
 def _syncing_seconds(cloud, prefix: str) -> float:
-    s3 = cloud.client("s3")
-    total = 0.0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=cloud.endpoints.bucket, Prefix=f"{prefix}/results/"):
-        for item in page.get("Contents", []):
-            if item["Key"].endswith(".json"):
-                body = json.loads(s3.get_object(Bucket=cloud.endpoints.bucket, Key=item["Key"])["Body"].read())
-                total += body["counts"]["elapsed_s"]
-    return total
+    return sum(result.counts.elapsed_s
+               for result in read_segment_results(cloud.client("s3"), cloud.endpoints.bucket, prefix))
 
 
 def _report_wait_loop(cloud, result) -> None:

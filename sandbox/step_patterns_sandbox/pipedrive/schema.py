@@ -7,6 +7,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from step_lambdas.contract.checks import is_int as _int
+from step_lambdas.contract.checks import is_number as _number
+
 from .settings import field_key
 
 SEARCHABLE_TYPES = ("address", "varchar", "text", "varchar_auto", "double", "monetary", "phone")
@@ -33,14 +36,6 @@ def _date(value: Any) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 # Standard writable deal fields: name -> (check, what the check wants, nullable).

@@ -7,6 +7,9 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from step_lambdas.contract.checks import is_int as _is_int
+from step_lambdas.contract.checks import is_number as _is_number
+
 # Token-budget cost of one call, by operation (Pipedrive's v2 figures, see
 # /work/shared/reference/pipedrive.md; dealFields is a v1 list, which costs double).
 DEFAULT_COSTS: Mapping[str, int] = {
@@ -131,11 +134,3 @@ class PipedriveSettings:
         data["costs"] = dict(self.costs)
         data["custom_fields"] = [list(f) for f in self.custom_fields]
         return data
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

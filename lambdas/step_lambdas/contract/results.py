@@ -20,13 +20,20 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Iterator
 
-from step_lambdas import layout
+from step_lambdas.contract import checks, layout
 
 COUNT_FIELDS = ("records", "created", "updated", "unchanged", "failed", "requests", "responses_429")
 
 
 class InvalidSegmentResult(ValueError):
     """A segment result object does not follow this schema."""
+
+
+def _checked(check, name: str, value: Any) -> None:
+    try:
+        check(name, value)
+    except ValueError as error:
+        raise InvalidSegmentResult(str(error)) from None
 
 
 @dataclass(frozen=True)
@@ -43,10 +50,8 @@ class SegmentCounts:
     def __post_init__(self) -> None:
         for name in COUNT_FIELDS:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise InvalidSegmentResult(f"counts.{name} must be a non-negative integer, got {value!r}")
-        if isinstance(self.elapsed_s, bool) or not isinstance(self.elapsed_s, (int, float)) or self.elapsed_s < 0:
-            raise InvalidSegmentResult(f"counts.elapsed_s must be a non-negative number, got {self.elapsed_s!r}")
+            _checked(checks.count, f"counts.{name}", value)
+        _checked(checks.number, "counts.elapsed_s", self.elapsed_s)
 
     def __add__(self, other: "SegmentCounts") -> "SegmentCounts":
         return SegmentCounts(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
@@ -73,8 +78,7 @@ class SegmentResult:
     def __post_init__(self) -> None:
         for name in ("chunk", "cursor_start", "cursor_end"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise InvalidSegmentResult(f"{name} must be a non-negative integer, got {value!r}")
+            _checked(checks.count, name, value)
         if self.cursor_end < self.cursor_start:
             raise InvalidSegmentResult(f"cursor_end {self.cursor_end} is before cursor_start {self.cursor_start}")
         if self.failed_key is not None and (not isinstance(self.failed_key, str) or not self.failed_key):

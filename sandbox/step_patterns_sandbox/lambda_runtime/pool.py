@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -181,8 +182,10 @@ class _Worker:
             return Invocation(
                 payload={
                     "errorType": "Runtime.ExitError",
-                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with "
-                    f"status {self.process.returncode}",
+                    # AWS's words (aws/aws-lambda-dotnet#480): "exit status 137", "signal: killed"
+                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
+                    + (f"exit status {self.process.returncode}" if self.process.returncode >= 0
+                       else f"signal: {signal.strsignal(-self.process.returncode).lower()}"),
                 },
                 errored=True,
                 logs=self._take_logs(),

@@ -18,7 +18,7 @@ import boto3
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from step_patterns_sandbox import aws_faults, lambda_runtime, sfn_map_tolerance, sfn_stop
+from step_patterns_sandbox import aws_faults, lambda_runtime, sfn_data_limit, sfn_map_tolerance, sfn_stop
 from step_lambdas.contract.defaults import function_name
 from step_lambdas.manifest import FUNCTIONS
 from step_patterns_sandbox.bundle import build_bundle, bundle_sha256
@@ -100,6 +100,7 @@ class LocalCloud:
         os.environ["MOTO_PORT"] = str(port)
         sfn_stop.install()
         sfn_map_tolerance.install()  # moto ignores a DISTRIBUTED Map's tolerated failures; AWS fails the Map
+        sfn_data_limit.install()  # the 256 KB quota's exact bound; States.ALL does not catch it
         aws_faults.install()
         endpoint = f"http://{host}:{port}"
         lambda_runtime.install(s.state_dir / "lambda-code", endpoint, s.region)

@@ -11,7 +11,8 @@ moto findings (moto 5.2.5), asserted below where they touch our machines:
   no effect); the sandbox's sfn_map_tolerance.py fails it past the tolerance, as AWS does.
 - ``aws-sdk:redshiftdata:*`` fails with "Unknown service: 'redshiftdata'" as States.Runtime,
   which moto (unlike AWS) lets a States.ALL Catch handle; so does a JSONPath missing from
-  the input.
+  the input. The sandbox's sfn_data_limit.py makes States.Runtime and
+  States.DataLimitExceeded uncatchable by States.ALL, as on AWS.
 - The DISTRIBUTED Map with an s3:getObject JSON ItemReader and our ItemSelector runs.
 """
 

@@ -4,7 +4,9 @@
 Docker runner) with warm worker subprocesses (see :mod:`.pool` for why). Each function's
 deployed zip is unpacked and run, so what runs is what was packaged; the handler gets the
 function's environment, a context whose remaining time is real, and is killed at its
-timeout with Lambda's ``Sandbox.Timedout`` error. Errors come back as
+timeout with Lambda's ``Sandbox.Timedout`` error, and when its memory passes ``memory_mb``
+with ``Runtime.OutOfMemory``; a response over 6 MB fails ``Function.ResponseSizeTooLarge``.
+Errors come back as
 ``{"errorType", "errorMessage"}`` payloads, so Step Functions' Retry/Catch match on them.
 """
 
@@ -24,6 +26,7 @@ from step_patterns_sandbox.lambda_runtime.pool import FunctionVersion, KillFault
 # Installs nest (a test's own runtime inside the session's cloud): each uninstall restores
 # the runner that was there before it.
 _installed: list[tuple[object, WorkerPool]] = []
+MAX_RESPONSE_BYTES = 6_291_556  # Lambda's synchronous response quota ("6 MB")
 _unpack_lock = threading.Lock()
 
 
@@ -53,6 +56,26 @@ def _unpacked_code(function: LambdaFunction, code_root: Path) -> Path:
     return target
 
 
+def response_too_large(size: int) -> dict:
+    """Lambda's answer to a response over the quota, as AWS words it (e.g.
+    umihico/pythonista-chromeless#11: "Response payload size (9706999 bytes) exceeded maximum
+    allowed payload size (6291556 bytes)." with errorType ``Function.ResponseSizeTooLarge``).
+    moto's own check (``LambdaResponse.invoke``) already refuses from ~6,000,000 bytes
+    (``sys.getsizeof``), without the size: between the two the sandbox is stricter than AWS."""
+    return {
+        "errorType": "Function.ResponseSizeTooLarge",
+        "errorMessage": f"Response payload size ({size} bytes) exceeded maximum allowed payload size "
+        f"({MAX_RESPONSE_BYTES} bytes).",
+    }
+
+
+def peak_memory_mb() -> dict[str, float]:
+    """The highest memory (RSS, MB) each function's workers reached in the current runtime."""
+    if not _installed:
+        return {}
+    return {name: round(peak / 2**20, 1) for name, peak in sorted(_installed[-1][1].peak_memory_bytes.items())}
+
+
 def install(code_root: Path, endpoint_url: str, region: str) -> WorkerPool:
     """Route every moto Lambda invocation in this process to warm worker subprocesses."""
     code_root.mkdir(parents=True, exist_ok=True)
@@ -65,6 +88,7 @@ def install(code_root: Path, endpoint_url: str, region: str) -> WorkerPool:
             code_dir=str(_unpacked_code(self, code_root)),
             code_sha=self.code_sha_256,
             timeout_s=float(self.timeout),
+            memory_mb=int(self.memory_size),
             environment=tuple(sorted((self.environment_vars or {}).items()))
             + (
                 ("AWS_LAMBDA_FUNCTION_NAME", self.function_name),
@@ -74,9 +98,13 @@ def install(code_root: Path, endpoint_url: str, region: str) -> WorkerPool:
             ),
         )
         result = pool.invoke(version, event if event is not None else {})
+        response = json.dumps(result.payload)
+        size = len(response.encode())
+        if size > MAX_RESPONSE_BYTES and not result.errored:
+            response, result.errored = json.dumps(response_too_large(size)), True
         self.logs_backend.ensure_log_group(self.logs_group_name)
         self.save_logs(result.logs or "(no output)")
-        return json.dumps(result.payload), result.errored, result.logs
+        return response, result.errored, result.logs
 
     _installed.append((LambdaFunction._invoke_lambda, pool))
     LambdaFunction._invoke_lambda = invoke_in_worker

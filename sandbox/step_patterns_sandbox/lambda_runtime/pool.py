@@ -5,12 +5,22 @@ variables and kills an invocation at its timeout. A thread can do neither (``os.
 is process-wide, a thread cannot be killed), so a timed-out handler would keep writing to
 Pipedrive behind the caller's back. A warm subprocess per concurrent invocation has
 Lambda's semantics: cold start once, warm reuse, killed at the deadline.
+
+Memory is enforced as Lambda does: ``memory_mb`` bounds the whole runtime process (the
+interpreter, its imports and the handler's data), and an execution environment whose memory
+passes it is killed; the invocation fails ``Runtime.OutOfMemory``. Measured here as the
+worker's resident set (Linux ``/proc/<pid>/status``): its high-water mark ``VmHWM`` is polled
+every ``MEMORY_POLL_S`` while an invocation runs and read once more when it returns, so a
+spike between two polls still fails the invocation. RSS rather than ``RLIMIT_AS``: address
+space counts every thread's stack and malloc arena reservations (hundreds of MB that are
+never touched), which Lambda's cgroup does not count.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -23,6 +33,7 @@ from typing import Callable
 from step_patterns_sandbox.lambda_runtime.worker import LOG_END_MARK
 
 IDLE_WORKER_TTL_S = 300.0
+MEMORY_POLL_S = 0.01  # how often a running invocation's memory is looked at
 CONDITION_POLL_S = 0.01  # how often a conditional fault looks at its condition during an invocation
 _WORKER_SCRIPT = str(Path(__file__).with_name("worker.py"))
 
@@ -36,6 +47,7 @@ class FunctionVersion:
     code_dir: str
     code_sha: str
     timeout_s: float
+    memory_mb: int
     environment: tuple[tuple[str, str], ...]
 
 
@@ -67,6 +79,29 @@ class Invocation:
     logs: str
 
 
+def out_of_memory(request_id: str) -> dict:
+    """Lambda's answer for an environment killed for memory. As AWS reports it (e.g.
+    awslabs/aws-deployment-framework#758): ``{"errorType": "Runtime.OutOfMemory",
+    "errorMessage": "RequestId: <id> Error: Runtime exited with error: signal: killed"}``
+    (before 2024 the errorType was ``Runtime.ExitError``, same message)."""
+    return {
+        "errorType": "Runtime.OutOfMemory",
+        "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: signal: killed",
+    }
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """The process's peak resident set (``VmHWM``), 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
 class _Worker:
     def __init__(self, version: FunctionVersion, base_env: dict[str, str]):
         self.version = version
@@ -92,6 +127,12 @@ class _Worker:
         self._log_lock = threading.Lock()
         threading.Thread(target=self._collect_logs, daemon=True).start()
         self.last_used = time.monotonic()
+        self.memory_limit_bytes = version.memory_mb * 1024 * 1024
+        self.peak_bytes = 0
+
+    def _over_memory(self) -> bool:
+        self.peak_bytes = max(self.peak_bytes, peak_rss_bytes(self.process.pid))
+        return self.peak_bytes > self.memory_limit_bytes
 
     def _collect_logs(self) -> None:
         for line in self.process.stderr:
@@ -110,7 +151,8 @@ class _Worker:
     def invoke(self, event: object, deadline_epoch_s: float, cut_at_epoch_s: float | None = None,
                cut_when: Callable[[], bool] | None = None) -> Invocation | None:
         """Run one event; ``None`` when the deadline (or the cut, or ``cut_when()``) came first:
-        the caller kills this worker."""
+        the caller kills this worker. A worker over its memory kills itself and answers
+        ``Runtime.OutOfMemory``."""
         request_id = str(uuid.uuid4())
         self._log_done.clear()
         self.process.stdin.write(json.dumps({
@@ -120,7 +162,18 @@ class _Worker:
             "deadline_epoch_s": deadline_epoch_s,
         }) + "\n")
         self.process.stdin.flush()
-        line = _readline_until(self._results, cut_at_epoch_s or deadline_epoch_s, cut_when)
+        over_memory = False
+
+        def cut() -> bool:
+            nonlocal over_memory
+            over_memory = self._over_memory()
+            return over_memory or (cut_when is not None and cut_when())
+
+        started = time.monotonic()
+        line = _readline_until(self._results, cut_at_epoch_s or deadline_epoch_s, cut)
+        if over_memory or (line and self._over_memory()):
+            logs = self.kill() + self._report(request_id, started) + "\tStatus: error\tError Type: Runtime.OutOfMemory\n"
+            return Invocation(payload=out_of_memory(request_id), errored=True, logs=logs)
         if line is None:
             return None
         if not line:  # the worker died (os._exit, OOM kill, segfault)
@@ -129,8 +182,10 @@ class _Worker:
             return Invocation(
                 payload={
                     "errorType": "Runtime.ExitError",
-                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with "
-                    f"status {self.process.returncode}",
+                    # AWS's words (aws/aws-lambda-dotnet#480): "exit status 137", "signal: killed"
+                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
+                    + (f"exit status {self.process.returncode}" if self.process.returncode >= 0
+                       else f"signal: {signal.strsignal(-self.process.returncode).lower()}"),
                 },
                 errored=True,
                 logs=self._take_logs(),
@@ -138,7 +193,12 @@ class _Worker:
         self._log_done.wait(1.0)
         result = json.loads(line)
         self.last_used = time.monotonic()
-        return Invocation(result["payload"], result["errored"], self._take_logs())
+        return Invocation(result["payload"], result["errored"], self._take_logs() + self._report(request_id, started) + "\n")
+
+    def _report(self, request_id: str, started: float) -> str:
+        """Lambda's REPORT log line (without its newline): duration, size and peak memory."""
+        return (f"REPORT RequestId: {request_id}\tDuration: {(time.monotonic() - started) * 1000:.2f} ms"
+                f"\tMemory Size: {self.version.memory_mb} MB\tMax Memory Used: {self.peak_bytes // 2**20} MB")
 
     def kill(self) -> str:
         self.process.kill()
@@ -151,7 +211,7 @@ class _Worker:
         return self.process.poll() is None
 
 
-def _readline_until(stream, deadline_epoch_s: float, cut_when: Callable[[], bool] | None = None) -> str | None:
+def _readline_until(stream, deadline_epoch_s: float, cut_when: Callable[[], bool]) -> str | None:
     """Read one line, or ``None`` if the deadline passes (or ``cut_when()`` is true) first."""
     import selectors
 
@@ -161,9 +221,9 @@ def _readline_until(stream, deadline_epoch_s: float, cut_when: Callable[[], bool
             timeout = deadline_epoch_s - time.time()
             if timeout <= 0:
                 return None
-            if selector.select(timeout if cut_when is None else min(timeout, CONDITION_POLL_S)):
+            if selector.select(min(timeout, MEMORY_POLL_S, CONDITION_POLL_S)):
                 return stream.readline()
-            if cut_when is not None and cut_when():
+            if cut_when():
                 return None
 
 
@@ -175,6 +235,7 @@ class WorkerPool:
         self._idle: dict[FunctionVersion, list[_Worker]] = {}
         self._faults: dict[str, KillFault] = {}
         self._lock = threading.Lock()
+        self.peak_memory_bytes: dict[str, int] = {}  # function name -> highest worker RSS seen
 
     def inject(self, function_name: str, fault: KillFault) -> None:
         """Arm a fault for the function's next invocations (tests and reliability drills)."""
@@ -227,6 +288,8 @@ class WorkerPool:
         cut_at = started + min(version.timeout_s, timed.after_s) if timed else None
         result = worker.invoke(event, deadline_epoch_s=started + version.timeout_s, cut_at_epoch_s=cut_at,
                                cut_when=condition_fired if conditional else None)
+        with self._lock:
+            self.peak_memory_bytes[name] = max(self.peak_memory_bytes.get(name, 0), worker.peak_bytes)
         if result is None:
             logs = worker.kill()
             fault = conditional if fired else timed if timed and timed.after_s < version.timeout_s else None

@@ -7,13 +7,22 @@ call the backend methods, which hand the work to the one installed Warehouse wit
 backend's (account, region) as the statements' owner. A SecretArn is read first, from
 moto's Secrets Manager of the same account and region (see db_secret.py). ``uninstall``
 puts moto's own methods back.
+
+Every answer is checked against botocore's output shape for its operation before it is
+sent (``answer``): a field botocore does not know, a null, a wrong type or a missing
+required member is a sandbox bug and answers 500 ``InternalServerException`` naming it,
+so a test fails loudly where a client would have silently read ``None``.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from functools import cache
 from typing import Any
 
+import botocore.session
+from botocore.validate import ParamValidator
 from moto.core.exceptions import JsonRESTError
 from moto.redshiftdata.models import RedshiftDataAPIServiceBackend
 from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse
@@ -91,12 +100,60 @@ def _target(response) -> dict:
     }
 
 
-def _ok(body: Any):
-    return 200, {"Content-Type": "application/x-amz-json-1.1"}, body if isinstance(body, str) else json.dumps(body)
+class AnswerShapeError(JsonRESTError):
+    code = 500  # InternalServerException is the Data API's 500
+
+
+@cache
+def _output_shape(operation: str):
+    return botocore.session.get_session().get_service_model("redshift-data").operation_model(operation).output_shape
+
+
+def check_answer(operation: str, answer: dict) -> None:
+    """Raise AnswerShapeError unless ``answer`` (decoded JSON, as sent) fits botocore's output
+    shape of ``operation``. botocore's ParamValidator is written for input shapes but walks
+    any shape (structures, lists, unions, required members, types, length and range bounds),
+    and output shapes use the same model, so it serves here; what it cannot tell is the wire
+    format itself (a Timestamp may be epoch seconds or an ISO string, both of which botocore
+    parses), and it takes ``true`` for an integer."""
+    indices = None
+    if isinstance(answer.get("Records"), list):
+        kept = _distinct_records(answer["Records"])
+        indices, answer = list(kept), {**answer, "Records": list(kept.values())}
+    report = ParamValidator().validate(answer, _output_shape(operation))
+    if report.has_errors():
+        text = report.generate_report().replace(" in input", "")
+        if indices is not None:  # name the records by their place in the page
+            text = re.sub(r"Records\[(\d+)\]", lambda m: f"Records[{indices[int(m.group(1))]}]", text)
+        raise AnswerShapeError(
+            "InternalServerException",
+            f"sandbox bug: the {operation} answer does not match botocore's output shape: {text}",
+        )
+
+
+def _distinct_records(records: list) -> dict[int, list]:
+    """``{index: record}``, one record per distinct layout of keys and value types. Field's
+    members carry no bounds in the model, so a record's validity depends on its layout only:
+    validating each of a page's 1000 records costs ~55 ms, its few layouts ~10 ms."""
+    distinct = {}
+    for index, record in enumerate(records):
+        try:
+            layout = tuple([(*field, *map(type, field.values())) for field in record])
+        except (AttributeError, TypeError):
+            return dict(enumerate(records))  # not a list of Fields: let the validator say where
+        distinct.setdefault(layout, index)
+    return {index: records[index] for index in distinct.values()}
+
+
+def answer(operation: str, body: Any):
+    """The HTTP answer for ``operation``, checked against botocore's output shape."""
+    text = body if isinstance(body, str) else json.dumps(body)
+    check_answer(operation, json.loads(text))
+    return 200, {"Content-Type": "application/x-amz-json-1.1"}, text
 
 
 def response_execute_statement(self):
-    return _ok(
+    return answer("ExecuteStatement", 
         self.redshiftdata_backend.execute_statement(
             sql=self._get_param("Sql"), parameters=self._get_param("Parameters"), **_target(self)
         )
@@ -108,24 +165,25 @@ def response_batch_execute_statement(self):
         raise JsonRESTError(
             "ValidationException", "The sandbox does not implement Parameters for BatchExecuteStatement."
         )
-    return _ok(self.redshiftdata_backend.batch_execute_statement(sqls=self._get_param("Sqls"), **_target(self)))
+    return answer("BatchExecuteStatement", self.redshiftdata_backend.batch_execute_statement(sqls=self._get_param("Sqls"), **_target(self)))
 
 
 def response_describe_statement(self):
-    return _ok(self.redshiftdata_backend.describe_statement(self._get_param("Id")))
+    return answer("DescribeStatement", self.redshiftdata_backend.describe_statement(self._get_param("Id")))
 
 
 def response_get_statement_result(self):
-    return _ok(self.redshiftdata_backend.get_statement_result(self._get_param("Id"), self._get_param("NextToken")))
+    return answer("GetStatementResult", self.redshiftdata_backend.get_statement_result(self._get_param("Id"), self._get_param("NextToken")))
 
 
 def response_cancel_statement(self):
-    return _ok(self.redshiftdata_backend.cancel_statement(self._get_param("Id")))
+    return answer("CancelStatement", self.redshiftdata_backend.cancel_statement(self._get_param("Id")))
 
 
 def response_list_statements(self):
     p = self._get_param
-    return _ok(
+    return answer(
+        "ListStatements",
         self.redshiftdata_backend.list_statements(
             status=p("Status"),
             statement_name=p("StatementName"),

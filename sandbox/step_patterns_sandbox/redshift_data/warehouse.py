@@ -301,7 +301,7 @@ class Warehouse:
     def describe_statement(self, statement_id: str, *, owner: tuple[str, str] = DEFAULT_OWNER) -> dict[str, Any]:
         statement = self._find(statement_id, owner)
         with statement.lock:
-            return statement.describe() if ":" not in statement_id else statement._common() | {"Id": statement.id}
+            return statement.describe()
 
     def get_statement_result(
         self, statement_id: str, next_token: str | None = None, *, owner: tuple[str, str] = DEFAULT_OWNER

@@ -3,7 +3,7 @@
 Figures, not a test. A fresh Airflow metadata database (SQLite in a temp dir, or PostgreSQL
 with ``--pg``) gets the example DAG ``redshift_to_pipedrive`` and 365 finished runs of its
 ``sync_leads`` task, each with the XComs a real run leaves (its S3 location and its report);
-one run's objects (report, 40 segment results, 500 failed records) are in a moto S3. The
+one run's objects (report, 40 segment results of 3 windows each, 500 failed records) are in a moto S3. The
 api-server's app (``airflow.api_fastapi.app.create_app``, all-admins simple auth) answers
 through Starlette's TestClient; the script prints each page's response time (median of 5,
 after one warm-up request).
@@ -103,7 +103,8 @@ def put_objects(run_prefix: str) -> None:
     for chunk in range(40):
         write_segment_result(s3, BUCKET, run_prefix, SegmentResult(
             chunk=chunk, cursor_start=0, cursor_end=50,
-            counts=SegmentCounts(records=50, created=5, requests=60, elapsed_s=6.1)))
+            counts=SegmentCounts(records=50, created=5, requests=60, elapsed_s=6.1),
+            windows=[[1_796_000_000.0 + chunk * 6 + step * 2, 20] for step in range(3)]))
     lines = "\n".join(json.dumps({"external_id": f"L-{i:07d}", "reasons": [f"title: expected non-empty string, got str \" \""],
                                   "source": "contract", "row": i}) for i in range(500))
     s3.put_object(Bucket=BUCKET, Key=layout.failures_key(run_prefix), Body=lines.encode())

@@ -68,12 +68,19 @@ def test_the_page_shows_a_failed_sync_to_who_may_see_it(airflow_services, cloud,
         assert row[name] == report[name], (name, row, report)
     assert row["limit_per_second"] == 10.0  # the DAG's 20/2s
 
+    run_path = f"{PAGE}/runs/{DAG_ID}/{quote(run_id, safe='')}/{TASK_ID}"
+    api_path = run_path.replace(PAGE, f"{PAGE}/api", 1)
+    detail = requests.get(f"{base}{api_path}", headers=admin, timeout=30).json()
+    assert detail["problem"] is None and detail["per_window"], detail
+    # the syncers' windows hold every request they sent
+    assert sum(w["requests"] for w in detail["windows"]) == report["requests"], detail["windows"]
+    assert detail["failures"]["total"] == len(failures)
+
     # a user whose role may read no DAG: no syncs listed, the run's data refused
     nobody = {"Authorization": f"Bearer {_token_without_role(airflow_services)}"}
     denied = requests.get(f"{base}{PAGE}/api/runs", headers=nobody, timeout=30)
     assert denied.status_code == 200 and denied.json()["runs"] == [], denied.text
-    run_path = f"{PAGE}/runs/{DAG_ID}/{quote(run_id, safe='')}/{TASK_ID}"
-    for path in (run_path, run_path.replace(PAGE, f"{PAGE}/api", 1)):
+    for path in (run_path, api_path):
         refused = requests.get(f"{base}{path}", headers=nobody, timeout=30)
         assert refused.status_code == 403, (path, refused.status_code, refused.text[:300])
         assert broken[0] not in refused.text

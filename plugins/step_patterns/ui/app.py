@@ -64,7 +64,7 @@ def run_detail(dag_id: str, run_id: str, task_id: str, map_index: int, page: int
         if run.report is None:
             run.report = objects.report()
             run.report_source = "s3" if run.report else "none"
-        detail.windows = objects.windows(run.limit)
+        detail.windows, detail.per_window = objects.windows(run.limit)
         detail.failures = objects.failures(page, FAILURES_PER_PAGE)
     except Exception as error:  # shown on the page: which connection, what went wrong
         detail.problem = (f"cannot read s3://{run.location.get('bucket')}/{run.location.get('prefix')} with "
@@ -87,6 +87,7 @@ def api_run(dag_id: str, run_id: str, task_id: str, map_index: int = -1, page: i
         "run": detail.run.summary(),
         "report": detail.run.report,
         "windows": [w.__dict__ for w in detail.windows],
+        "per_window": detail.per_window,
         "failures": failures.__dict__ if failures else None,
         "problem": detail.problem,
     }
@@ -140,9 +141,7 @@ def html_run(dag_id: str, run_id: str, task_id: str, map_index: int = -1, page: 
 {problem}
 <dl id="report">{facts}</dl>
 <h2>Requests per {_window_s(run):g} s window</h2>
-<p class="muted">Each bar is one chunk-syncer segment: its requests over its elapsed time (at least one window),
-per {_window_s(run):g} s window; the dashed line is the task's limit. (The syncers record requests and elapsed time per segment,
-not each window.)</p>
+<p class="muted">{_chart_note(detail.per_window, _window_s(run))}</p>
 {_chart(detail.windows, run)}
 <h2>Failed records ({failures.total if failures else 0})</h2>
 <p class="muted">{escape(failures.location) if failures else ""}</p>
@@ -171,6 +170,14 @@ def _run_row(run: SyncRun) -> str:
             f'<td><a class="open" href="{escape(href)}">Open</a></td></tr>')
 
 
+def _chart_note(per_window: bool, window_s: float) -> str:
+    if per_window:
+        return (f"Requests the chunk syncers sent in each {window_s:g} s window (UTC start times); "
+                "the dashed line is the task's limit.")
+    return (f"These syncers did not record windows: each bar is one chunk-syncer segment, its requests over "
+            f"its elapsed time (at least one window) per {window_s:g} s; the dashed line is the task's limit.")
+
+
 def _window_s(run: SyncRun) -> float:
     return run.limit[1] if run.limit else 2.0
 
@@ -187,7 +194,7 @@ def _chart(windows: list[Window], run: SyncRun) -> str:
     bars = "".join(
         f'<rect class="bar" x="{pad + i * step + step * 0.1:.1f}" y="{y(w.per_window):.1f}" '
         f'width="{max(step * 0.8, 1):.1f}" height="{height - pad - y(w.per_window):.1f}">'
-        f"<title>{escape(w.label)}: {w.requests} requests in {w.elapsed_s:g} s = {w.per_window:g} per window"
+        f"<title>{escape(w.label)}: {w.requests} requests in {w.elapsed_s:g} s ({w.per_window:g} per window)"
         f"</title></rect>"
         for i, w in enumerate(windows)
     )
@@ -197,7 +204,8 @@ def _chart(windows: list[Window], run: SyncRun) -> str:
     axis = (f'<line class="axis" x1="{pad}" x2="{width - pad}" y1="{height - pad}" y2="{height - pad}"/>'
             f'<text x="{pad - 4}" y="{height - pad}" text-anchor="end">0</text>'
             f'<text x="{pad - 4}" y="{y(top / 1.15):.1f}" text-anchor="end">{top / 1.15:.0f}</text>'
-            f'<text x="{width / 2}" y="{height - 8}" text-anchor="middle">segments, in chunk order</text>')
+            f'<text x="{pad}" y="{height - 8}">{escape(windows[0].label)}</text>'
+            f'<text x="{width - pad}" y="{height - 8}" text-anchor="end">{escape(windows[-1].label)}</text>')
     return (f'<svg id="requests-chart" role="img" aria-label="requests per window against the limit" '
             f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">{axis}{bars}{line}</svg>')
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Iterable
 
 from sqlalchemy import and_, func, select
@@ -25,6 +25,7 @@ from step_patterns.ui import SYNC_LOCATION_KEY
 
 RETURN_KEY = "return_value"
 COUNTS = ("records", "created", "updated", "unchanged", "failed", "responses_429", "requests")
+MAX_WINDOWS = 3000  # bars in the chart: 100 minutes of 2 s windows
 _FIELD = re.compile(r"([A-Za-z_][\w.\[\]-]*): ")  # a FieldError's "field: expected ..., got ..."
 
 
@@ -92,6 +93,7 @@ class Window:
 class RunDetail:
     run: SyncRun
     windows: list[Window] = field(default_factory=list)
+    per_window: bool = False  # windows are rate windows (True) or chunk-syncer segments (False)
     failures: FailurePage | None = None
     problem: str | None = None  # why S3 could not be read, shown on the page
 
@@ -180,17 +182,21 @@ class RunObjects:
             return None
         return json.loads(self.hook.read_key(key, self.bucket))
 
-    def windows(self, limit: tuple[int, float] | None) -> list[Window]:
+    def windows(self, limit: tuple[int, float] | None) -> tuple[list[Window], bool]:
+        """Requests per rate window over the run (True), or per segment for syncers that did not record windows."""
         window_s = limit[1] if limit else 2.0
+        segments = sorted(read_segment_results(self.hook.conn, self.bucket, self.prefix),
+                          key=lambda s: (s.chunk, s.cursor_start))
+        if segments and all(s.windows is not None for s in segments):
+            return per_window(segments, window_s), True
         windows = []
-        for segment in sorted(read_segment_results(self.hook.conn, self.bucket, self.prefix),
-                              key=lambda s: (s.chunk, s.cursor_start)):
+        for segment in segments:
             counts = segment.counts
             # a segment shorter than a window sent all its requests within one window
-            per_window = counts.requests / max(counts.elapsed_s, window_s) * window_s
+            average = counts.requests / max(counts.elapsed_s, window_s) * window_s
             windows.append(Window(f"chunk {segment.chunk} from record {segment.cursor_start}",
-                                  counts.requests, counts.elapsed_s, round(per_window, 2)))
-        return windows
+                                  counts.requests, counts.elapsed_s, round(average, 2)))
+        return windows, False
 
     def failures(self, page: int, per_page: int) -> FailurePage:
         """One page of ``failures.jsonl``: external id, field and reason of each failed record."""
@@ -207,6 +213,21 @@ class RunObjects:
                 items.append(failure_row(line))
             total += 1
         return FailurePage(items, total, page, per_page, where)
+
+
+def per_window(segments, window_s: float, most: int = MAX_WINDOWS) -> list[Window]:
+    """Every segment's requests summed per window (concurrent syncers add up), idle windows as 0."""
+    sent: dict[float, int] = {}
+    for segment in segments:
+        for start, requests in segment.windows or ():
+            sent[start] = sent.get(start, 0) + int(requests)
+    if not sent:
+        return []
+    first, last = min(sent), max(sent)
+    count = min(int(round((last - first) / window_s)) + 1, most)
+    starts = [first + i * window_s for i in range(count)]
+    return [Window(datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S"), sent.get(t, 0), window_s,
+                   float(sent.get(t, 0))) for t in starts]
 
 
 def failure_row(line: bytes) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""How the Pipedrive syncs page reads a failures.jsonl line: which record, which fields, why."""
+"""How the Pipedrive syncs page reads failures.jsonl lines and the syncers' request windows."""
 
 from __future__ import annotations
 
@@ -25,3 +25,14 @@ def test_a_chunk_that_was_not_synced_says_why_without_a_field():
 
 def test_a_line_that_is_not_json_is_shown_as_it_is():
     assert failure_row(b"{oops")["reasons"] == ["{oops"]
+
+
+def test_the_chart_sums_concurrent_syncers_per_window_and_shows_idle_windows():
+    from step_lambdas.results import SegmentCounts, SegmentResult
+    from step_patterns.ui.data import per_window
+
+    def segment(chunk, windows):
+        return SegmentResult(chunk=chunk, cursor_start=0, cursor_end=1, counts=SegmentCounts(), windows=windows)
+
+    bars = per_window([segment(0, [[100.0, 7], [102.0, 10]]), segment(1, [[102.0, 9], [106.0, 3]])], 2.0)
+    assert [(b.requests, b.elapsed_s) for b in bars] == [(7, 2.0), (19, 2.0), (0, 2.0), (3, 2.0)]

@@ -167,10 +167,11 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
 
     def execute(self, context: Context) -> Any:
         # the Pipedrive syncs page reads the run's report and failures here, also when the task fails
-        context["ti"].xcom_push(key=SYNC_LOCATION_KEY, value={
-            "bucket": self.bucket, "prefix": self.prefix, "rate": self.rate,
-            "aws_conn_id": self.aws_conn_id, "region_name": self.region_name,
-        })
+        if (ti := context.get("ti")) is not None:
+            ti.xcom_push(key=SYNC_LOCATION_KEY, value={
+                "bucket": self.bucket, "prefix": self.prefix, "rate": self.rate,
+                "aws_conn_id": self.aws_conn_id, "region_name": self.region_name,
+            })
         return super().execute(context)
 
     def build_definition(self) -> dict[str, Any]:

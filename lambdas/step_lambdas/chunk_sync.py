@@ -92,10 +92,12 @@ def sync_chunk(request: ChunkSyncRequest, s3: Any, secrets: Any, remaining_ms: C
         raise InvalidChunkRequest(f"cursor {request.cursor} is past the chunk's {len(records)} records")
     state = S3SyncState(request.bucket, request.sync_state_prefix,
                         writer_id=f"chunk-{request.index:06d}", s3_client=s3)
+    client = pipedrive_client(request, secrets)
+    client.sent_per_window.clear()  # one invocation at a time per container: this segment's windows
     with ExecutionWatch(sfn, request.execution_arn if sfn is not None else None) as watch:
         report = sync_records(
             records,
-            client=pipedrive_client(request, secrets),
+            client=client,
             state=state,
             options=SyncOptions(external_id_field=request.external_id_field, concurrency=request.concurrency),
             start=request.cursor,
@@ -124,7 +126,7 @@ def sync_chunk(request: ChunkSyncRequest, s3: Any, secrets: Any, remaining_ms: C
     )
     write_segment_result(s3, request.bucket, request.prefix, SegmentResult(
         chunk=request.index, cursor_start=request.cursor, cursor_end=summary.cursor,
-        counts=counts, failed_key=failed_key,
+        counts=counts, failed_key=failed_key, windows=[[t, n] for t, n in sorted(client.sent_per_window.items())],
         stopped=f"{type(report.stop_error).__name__}: {report.stop_error}" if report.stop_error else None,
     ))
     if report.stop_error is not None:

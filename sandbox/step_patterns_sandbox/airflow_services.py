@@ -525,6 +525,7 @@ def main(argv: list[str] | None = None) -> int:
         with AirflowServices(work / "airflow", airflow_environment(cloud.endpoints), all_admins=not args.login) as services:
             services.api.wait_for_dags("redshift_to_pipedrive", "redshift_wait_loop")
             print(f"Airflow UI:    {services.url}", flush=True)
+            print(f"Pipedrive syncs page: {services.url}/pipedrive-syncs/ (in the UI: Browse > Pipedrive syncs)")
             if services.password:
                 print(f"  login:       {services.username} / {services.password}")
             print(f"Service logs:  {services.log_dir}")

@@ -8,12 +8,10 @@ in Debian's Chromium: the DAG list, and the finished task's link to its executio
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from urllib.parse import quote_plus, unquote_plus
 
 import pytest
@@ -21,6 +19,7 @@ import pytest
 from step_patterns_sandbox.demo_data import seed_leads
 from step_patterns.naming import stable_name
 
+from browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
 from daily_task import executions_since
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(600)]
@@ -32,11 +31,6 @@ RUNS_PREFIX = f"step-patterns/runs/{DAG_ID}/{TASK_ID}/"
 STATE_PREFIX = f"step-patterns/sync-state/{DAG_ID}/{TASK_ID}/"
 LEAD_ID = re.compile(r"L-\d{7}")  # sandbox.demo_data's lead ids
 EXECUTIONS_LINK = "State Machine Executions Details"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 
 
 @dataclass
@@ -153,7 +147,7 @@ def test_task_links_to_its_execution_over_rest(backfill, airflow_services, cloud
 
 
 def test_ui_lists_the_dags_and_links_the_execution(backfill, airflow_services, cloud, artifacts_dir):
-    sync_playwright = _browser_or_skip()
+    sync_playwright = browser_or_skip()
     run = backfill.run_for(backfill.days[-1])
     arn = next(e["executionArn"] for e in executions_since(cloud, backfill.started_at)
                if e["name"] == stable_name(DAG_ID, TASK_ID, run["dag_run_id"]))
@@ -231,18 +225,3 @@ def _watch_until_finished(services, timeout: float) -> tuple[list[dict], list[di
 def _task_states(api) -> dict[str, str | None]:
     return {ti["dag_run_id"]: ti["state"] for ti in api.task_instances(DAG_ID) if ti["task_id"] == TASK_ID}
 
-
-def _browser_or_skip():
-    """Playwright's sync API, or skip (fail in CI, where STEP_PATTERNS_REQUIRE_PG=1) without Chromium."""
-    problem = None
-    if not os.access(CHROMIUM, os.X_OK):
-        problem = f"{CHROMIUM} not found (apt-get install chromium)"
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        problem = problem or "playwright is not installed (uv sync)"
-    if problem is None:
-        return sync_playwright
-    if os.environ.get("STEP_PATTERNS_REQUIRE_PG") == "1":
-        pytest.fail(f"{problem} (STEP_PATTERNS_REQUIRE_PG=1 makes this a failure)", pytrace=False)
-    pytest.skip(problem)

@@ -57,6 +57,7 @@ def test_write_segment_result_puts_it_at_its_key_and_reads_back_the_same():
     assert key == "runs/2024-01-05/results/000003/00000120.json"
     assert json.loads(s3.text(BUCKET, key)) == {
         "chunk": 3, "cursor_start": 120, "cursor_end": 200, "failed_key": "runs/x/failed.jsonl", "stopped": None,
+        "windows": None,
         "counts": {"records": 80, "created": 50, "updated": 30, "unchanged": 0, "failed": 0, "requests": 80,
                    "responses_429": 0, "elapsed_s": 1.0}}
     assert list(read_segment_results(s3, BUCKET, PREFIX)) == [result]

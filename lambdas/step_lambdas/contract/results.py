@@ -6,7 +6,8 @@ The chunk syncer calls, once per invocation, after it has written its failed rec
         chunk=entry["index"], cursor_start=cursor, cursor_end=new_cursor,
         counts=SegmentCounts(records=..., created=..., updated=..., unchanged=..., failed=...,
                              requests=..., responses_429=..., elapsed_s=...),
-        failed_key=key_of_failed_records_jsonl_or_None))
+        failed_key=key_of_failed_records_jsonl_or_None,
+        windows=[[window_start_epoch_s, requests_sent], ...]))  # for the Pipedrive syncs page's chart
 
 The object lands at ``{prefix}/results/{chunk:06d}/{cursor_start:08d}.json``, so a rerun of
 the same segment overwrites it. The report follows each chunk's segments from cursor 0
@@ -74,6 +75,7 @@ class SegmentResult:
     counts: SegmentCounts
     failed_key: str | None = None  # S3 key of a JSONL of this segment's failed records with reasons
     stopped: str | None = None  # why the syncer stopped before the chunk's end ("AuthenticationFailed: ...")
+    windows: list[list[float]] | None = None  # requests sent per rate window: [[epoch s of its start, n], ...]
 
     def __post_init__(self) -> None:
         for name in ("chunk", "cursor_start", "cursor_end"):
@@ -85,6 +87,10 @@ class SegmentResult:
             raise InvalidSegmentResult(f"failed_key must be an S3 key or null, got {self.failed_key!r}")
         if self.stopped is not None and not isinstance(self.stopped, str):
             raise InvalidSegmentResult(f"stopped must be a reason or null, got {self.stopped!r}")
+        if self.windows is not None and not (isinstance(self.windows, list) and all(
+                isinstance(w, list) and len(w) == 2 and all(isinstance(v, (int, float)) for v in w)
+                for w in self.windows)):
+            raise InvalidSegmentResult(f"windows must be [[window start, requests], ...] or null, got {self.windows!r}")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,7 +101,8 @@ class SegmentResult:
             raise InvalidSegmentResult(f"a segment result must be an object, got {type(raw).__name__}")
         try:
             return cls(raw["chunk"], raw["cursor_start"], raw["cursor_end"],
-                       SegmentCounts.from_json(raw["counts"]), raw.get("failed_key"), raw.get("stopped"))
+                       SegmentCounts.from_json(raw["counts"]), raw.get("failed_key"), raw.get("stopped"),
+                       raw.get("windows"))
         except KeyError as missing:
             raise InvalidSegmentResult(f"a segment result needs {missing}") from None
 

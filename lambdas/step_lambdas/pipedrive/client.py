@@ -16,6 +16,7 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from email.utils import parsedate_to_datetime
 from typing import Any, Iterator
 
@@ -80,6 +81,7 @@ class PipedriveClient:
         self.requests = 0
         self.responses_429 = 0
         self.retries = 0
+        self.sent_per_window: Counter[float] = Counter()  # wall-clock window start -> requests sent
         self._server_offset_s = 0.0  # Pipedrive's clock minus ours, from the last Date header
 
     def __repr__(self) -> str:  # never show the token
@@ -88,6 +90,11 @@ class PipedriveClient:
     def _count(self, attr: str) -> None:
         with self._lock:
             setattr(self, attr, getattr(self, attr) + 1)
+
+    def _book_window(self) -> None:
+        window_s = self.limiter.window_s
+        with self._lock:
+            self.sent_per_window[time.time() // window_s * window_s] += 1
 
     # -- transport ---------------------------------------------------------------------
 
@@ -110,6 +117,7 @@ class PipedriveClient:
                     raise SendingHalted(f"{method} {path}: not sent, the run is stopping")
                 raise DeadlineReached(f"{method} {path}: no send slot before the deadline")
             self._count("requests")
+            self._book_window()
             try:
                 response = self.session.request(
                     method,

@@ -14,6 +14,8 @@ from step_patterns.asl import ChunkedIteratorSettings, build_chunked_iterator
 from step_patterns.connections import PIPEDRIVE_DEFAULT_BASE_URL, OwnedSecretsHook, PipedriveHook
 from step_patterns.operators.base import ExecutionFailed, StateMachineOperator
 from step_patterns.operators.statement import STATEMENT_TEMPLATE_FIELDS, RedshiftStatementMixin
+from step_patterns.ui import SYNC_LOCATION_KEY
+from step_patterns.ui.links import PipedriveSyncLink
 
 
 def _rate(name: str, value: Any) -> tuple[int, float]:
@@ -74,6 +76,7 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
     )
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"sql": "sql", "parameters": "json", "field_mapping": "json"}
+    operator_extra_links = (*StateMachineOperator.operator_extra_links, PipedriveSyncLink())
 
     def __init__(
         self,
@@ -158,6 +161,15 @@ class ChunkedIteratorOperator(RedshiftStatementMixin, StateMachineOperator):
             self.pipedrive_secret_arn = hook.owned_secret_arn(secrets)
             self.pipedrive_base_url = self.pipedrive_base_url or hook.base_url()
         super().resolve_connections(secrets)
+
+    def execute(self, context: Context) -> Any:
+        # the Pipedrive syncs page reads the run's report and failures here, also when the task fails
+        if (ti := context.get("ti")) is not None:
+            ti.xcom_push(key=SYNC_LOCATION_KEY, value={
+                "bucket": self.bucket, "prefix": self.prefix, "rate": self.rate,
+                "aws_conn_id": self.aws_conn_id, "region_name": self.region_name,
+            })
+        return super().execute(context)
 
     def build_definition(self) -> dict[str, Any]:
         settings = ChunkedIteratorSettings(

@@ -79,6 +79,11 @@ def run(args) -> int:
             result = airflow.dags_test(SYNC_DAG, next_day)
             _report_sync(cloud, result, day, args.rate)
 
+            # `airflow dags test` runs no api-server, so there is no page to open here.
+            _say("the runs' page, 'Pipedrive syncs', is served by an api-server at /pipedrive-syncs/ "
+                 "(this demo runs none); to open it: python -m step_patterns_sandbox.airflow_services "
+                 "--backfill, then Browse > Pipedrive syncs (docs/ui.md)")
+
             if args.with_wait_loop:
                 _say(f"airflow dags test redshift_wait_loop {next_day}   (a statement Step Functions waits for)")
                 result = airflow.dags_test("redshift_wait_loop", next_day, conf=json.dumps({"sql": WAIT_LOOP_SQL}))

@@ -48,6 +48,7 @@ def artifacts_dir() -> Path:
     return path
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items):
     """Under pytest-xdist (``make test`` runs two workers), the scheduler tests share one
     worker: they share one set of Airflow services (package fixture), started once."""

@@ -19,7 +19,7 @@ demo: $(VENV)  ## the main job: the demo on the local cloud
 	$(UV) run --frozen step-patterns demo
 
 test: $(VENV)  ## every test: unit, integration (sandbox), e2e (airflow dags test)
-	$(UV) run --frozen pytest -n 2 --dist loadgroup
+	$(UV) run --frozen pytest -n 2
 
 sandbox: $(VENV)  ## keep the local cloud running (Ctrl-C to stop)
 	$(UV) run --frozen python -m step_patterns_sandbox up

@@ -5,7 +5,7 @@ UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 VENV := .venv/.synced
 
-.PHONY: demo test sandbox render lint clean package deploy airflow-package
+.PHONY: demo test quick sandbox render lint clean package deploy airflow-package
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -20,6 +20,9 @@ demo: $(VENV)  ## the main job: the demo on the local cloud
 
 test: $(VENV)  ## every test: unit, integration (sandbox), e2e (airflow dags test)
 	$(UV) run --frozen pytest -n 2
+
+quick: $(VENV)  ## the inner loop: unit + integration tests only
+	$(UV) run --frozen pytest -n 2 tests/unit tests/integration
 
 sandbox: $(VENV)  ## keep the local cloud running (Ctrl-C to stop)
 	$(UV) run --frozen python -m step_patterns_sandbox up
